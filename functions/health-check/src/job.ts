@@ -1,0 +1,219 @@
+import { appendFileSync } from 'node:fs';
+import {
+  booleanField,
+  checkIntegrity,
+  collectStats,
+  type DatabaseStats,
+  type IntegrityResult,
+  InvalidInputError,
+  IoError,
+  integerField,
+  LATEST_SCHEMA_VERSION,
+  numberField,
+  openDatabase,
+  textField,
+} from '@ora/core';
+import { defineJob } from '@ora/harness';
+import { z } from 'zod';
+
+export const healthCheckEvent = z.object({
+  db: textField('a database file path').describe('SQLite database file to check'),
+  full: booleanField()
+    .default(false)
+    .describe('Run integrity_check (every page and index entry) instead of the faster quick_check'),
+  walWarnMb: numberField(0, 1_000_000, 'MiB').describe('WAL size that makes the status warn'),
+  walCriticalMb: numberField(0, 1_000_000, 'MiB').describe('WAL size that is critical (exit 1)'),
+  freeWarnPct: numberField(0, 100, 'percent').describe('Free-page percentage that makes the status warn'),
+  freeCriticalPct: numberField(0, 100, 'percent').describe('Free-page percentage that is critical (exit 1)'),
+  maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+  busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
+  logFile: textField('a file path')
+    .optional()
+    .describe("Also append a plain-text report to this file, like the guide's logs/db_health.log"),
+});
+
+export type CheckLevel = 'ok' | 'warn' | 'critical';
+
+export interface HealthCheck {
+  name: 'integrity' | 'wal-size' | 'free-space' | 'journal-mode' | 'schema-version';
+  level: CheckLevel;
+  message: string;
+}
+
+export interface HealthOutcome extends DatabaseStats {
+  status: 'ok' | 'warn' | 'failed';
+  /** The worst check level: `critical` makes the status `failed` (exit 1). */
+  health: CheckLevel;
+  exists: true;
+  isSqlite: true;
+  integrity: IntegrityResult;
+  checks: HealthCheck[];
+  [detail: string]: unknown;
+}
+
+const MiB = 1024 * 1024;
+const mib = (bytes: number) => Math.round((bytes / MiB) * 100) / 100;
+
+function thresholdCheck(
+  name: HealthCheck['name'],
+  value: number,
+  warn: number,
+  critical: number,
+  describe: (v: number) => string,
+): HealthCheck {
+  const level: CheckLevel = value >= critical ? 'critical' : value >= warn ? 'warn' : 'ok';
+  const limit =
+    level === 'critical'
+      ? ` (critical at ${describe(critical)})`
+      : level === 'warn'
+        ? ` (warn at ${describe(warn)})`
+        : '';
+  return { name, level, message: `${describe(value)}${limit}` };
+}
+
+function evaluate(
+  stats: DatabaseStats,
+  integrity: IntegrityResult,
+  e: z.output<typeof healthCheckEvent>,
+): HealthCheck[] {
+  const checkName = integrity.mode === 'full' ? 'integrity_check' : 'quick_check';
+  const checks: HealthCheck[] = [
+    {
+      name: 'integrity',
+      level: integrity.ok ? 'ok' : 'critical',
+      message: integrity.ok
+        ? `${checkName} ok`
+        : `${checkName} found ${integrity.truncated ? `more than ${integrity.problems.length}` : integrity.problems.length} problem(s): ${integrity.problems[0] ?? ''}`,
+    },
+    thresholdCheck('wal-size', stats.walBytes / MiB, e.walWarnMb, e.walCriticalMb, (v) => `WAL ${mib(v * MiB)} MiB`),
+    thresholdCheck(
+      'free-space',
+      stats.freePct,
+      e.freeWarnPct,
+      e.freeCriticalPct,
+      (v) => `${Math.round(v * 100) / 100}% free pages`,
+    ),
+    {
+      name: 'journal-mode',
+      level: stats.journalMode === 'wal' ? 'ok' : 'warn',
+      message:
+        stats.journalMode === 'wal'
+          ? 'journal_mode wal'
+          : `journal_mode ${stats.journalMode}: the guide requires WAL; any read-write ora-db job switches it`,
+    },
+  ];
+  if (stats.userVersion !== LATEST_SCHEMA_VERSION) {
+    checks.push({
+      name: 'schema-version',
+      level: 'warn',
+      message:
+        stats.userVersion > LATEST_SCHEMA_VERSION
+          ? `schema version ${stats.userVersion} is newer than this ora-db (${LATEST_SCHEMA_VERSION}): upgrade ora-db`
+          : `schema version ${stats.userVersion}, current is ${LATEST_SCHEMA_VERSION}: run 'ora-db migrate'`,
+    });
+  }
+  return checks;
+}
+
+function report(database: string, result: HealthOutcome): string {
+  const lines = [
+    `Database: ${database}`,
+    `Status: ${result.status} (${result.health})`,
+    `Database size: ${mib(result.fileBytes)} MiB (${result.pageCount} pages of ${result.pageSize} bytes)`,
+    `WAL file size: ${mib(result.walBytes)} MiB`,
+    `Free space: ${result.freePct}% (${result.freelistCount} free pages)`,
+    `Tables: ${result.tableCount}, indexes: ${result.indexCount}, journal_mode: ${result.journalMode}, foreign_keys: ${result.foreignKeys ? 'on' : 'off'}, SQLite ${result.sqliteVersion}`,
+    ...result.checks.map((c) => `[${c.level}] ${c.name}: ${c.message}`),
+    ...result.integrity.problems.map((p) => `  problem: ${p}`),
+  ];
+  return lines.join('\n');
+}
+
+export const healthCheckJob = defineJob({
+  name: 'health-check',
+  describe:
+    "Morning health check (replaces the guide's daily_health_check.sh): file is SQLite, quick_check (or --full integrity_check), size, WAL size, free pages, table/index counts, journal mode, foreign keys, SQLite version; warn/critical thresholds",
+  schedule: '0 8 * * *',
+  event: healthCheckEvent,
+  examples: [
+    ['$0 health-check --db ora.db', 'quick check with a short summary'],
+    ['$0 health-check --full --json', 'full integrity_check, result as JSON'],
+    ['$0 health-check --log-file logs/db_health.log', "also append a report like the guide's log"],
+  ],
+  run(e): HealthOutcome {
+    if (e.walWarnMb > e.walCriticalMb) {
+      throw new InvalidInputError(
+        `--wal-warn-mb (${e.walWarnMb}) must not exceed --wal-critical-mb (${e.walCriticalMb})`,
+      );
+    }
+    if (e.freeWarnPct > e.freeCriticalPct) {
+      throw new InvalidInputError(
+        `--free-warn-pct (${e.freeWarnPct}) must not exceed --free-critical-pct (${e.freeCriticalPct})`,
+      );
+    }
+    const log = (text: string) => {
+      if (e.logFile) appendLog(e.logFile, text);
+    };
+    // Read-only: a health check never writes to the database it checks.
+    let db: ReturnType<typeof openDatabase>;
+    try {
+      db = openDatabase(e.db, { readonly: true, busyTimeoutMs: e.busyTimeoutMs });
+    } catch (error) {
+      log(`ERROR: ${(error as Error).message}`);
+      throw error;
+    }
+    try {
+      const integrity = checkIntegrity(db, { full: e.full, maxProblems: e.maxProblems });
+      const stats = collectStats(db);
+      const checks = evaluate(stats, integrity, e);
+      const health: CheckLevel = checks.some((c) => c.level === 'critical')
+        ? 'critical'
+        : checks.some((c) => c.level === 'warn')
+          ? 'warn'
+          : 'ok';
+      const outcome: HealthOutcome = {
+        status: health === 'critical' ? 'failed' : health === 'warn' ? 'warn' : 'ok',
+        health,
+        exists: true,
+        isSqlite: true,
+        ...stats,
+        integrity,
+        checks,
+      };
+      log(report(e.db, outcome));
+      return outcome;
+    } finally {
+      db.close();
+    }
+  },
+  summarize(r) {
+    const head = `health-check: ${r.status} — ${r.database}: ${mib(r.fileBytes)} MiB, WAL ${mib(r.walBytes)} MiB, ${r.freePct}% free, ${r.integrity.mode === 'full' ? 'integrity_check' : 'quick_check'} ${r.integrity.ok ? 'ok' : 'FAILED'}, ${r.tableCount} tables / ${r.indexCount} indexes, ${r.journalMode}, SQLite ${r.sqliteVersion}`;
+    const notes = r.checks.filter((c) => c.level !== 'ok').map((c) => `  ${c.level}: ${c.name}: ${c.message}`);
+    const problems = r.integrity.problems.map((p) => `  problem: ${p}`);
+    return [head, ...notes, ...problems].join('\n');
+  },
+  metrics(r) {
+    return [
+      { name: 'ora_db_size_bytes', help: 'Database file size', value: r.fileBytes },
+      { name: 'ora_db_wal_bytes', help: 'WAL file size', value: r.walBytes },
+      { name: 'ora_db_free_pages_percent', help: 'Free pages as a percentage of all pages', value: r.freePct },
+      { name: 'ora_db_page_count', help: 'Pages in the database', value: r.pageCount },
+      { name: 'ora_db_freelist_count', help: 'Free pages', value: r.freelistCount },
+      { name: 'ora_db_integrity_ok', help: '1 when the integrity check passed', value: r.integrity.ok ? 1 : 0 },
+    ];
+  },
+});
+
+/** Appends a plain-text report in the guide's log format (when --log-file is given). */
+function appendLog(path: string, text: string): void {
+  const entry = `=== ORA Database Health Check: ${new Date().toISOString()} ===\n${text}\n----------------------------------------\n`;
+  try {
+    appendFileSync(path, entry, { mode: 0o600 });
+  } catch (error) {
+    throw new IoError(
+      `cannot append to log file ${path} (${(error as NodeJS.ErrnoException).code}); check that its directory exists and is writable`,
+      'IO_ERROR',
+      { cause: error },
+    );
+  }
+}

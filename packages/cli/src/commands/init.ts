@@ -1,0 +1,102 @@
+import { closeSync, openSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  checkDatabaseFile,
+  DatabaseNotFoundError,
+  IoError,
+  LATEST_SCHEMA_VERSION,
+  migrate,
+  type OraDatabase,
+  openDatabase,
+  SchemaVersionError,
+  schemaVersion,
+} from '@ora/core';
+import { defineJob } from '@ora/harness';
+import { z } from 'zod';
+import { databaseFields } from './database-options.js';
+
+/**
+ * Opens `path` for init/seed: the one place a database file may be created (SPEC §4, invariant 1).
+ * A new file is created with mode 0600 before SQLite sees it; its -wal/-shm inherit that mode.
+ */
+export function openOrCreateDatabase(path: string, busyTimeoutMs: number): { db: OraDatabase; created: boolean } {
+  let created = false;
+  try {
+    checkDatabaseFile(path, { allowEmpty: true });
+  } catch (error) {
+    if (!(error instanceof DatabaseNotFoundError)) throw error;
+    const dir = dirname(path);
+    try {
+      if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    } catch {
+      throw new IoError(
+        `cannot create ${path}: directory ${dir} does not exist; create it first (mkdir -p ${dir})`,
+        'IO_ERROR',
+      );
+    }
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+      created = true;
+    } catch (cause) {
+      throw new IoError(
+        `cannot create ${path} (${(cause as NodeJS.ErrnoException).code}); check the directory's permissions`,
+        'PERMISSION_DENIED',
+        { cause },
+      );
+    }
+  }
+  return { db: openDatabase(path, { busyTimeoutMs, create: true }), created };
+}
+
+/**
+ * Creates the ORA schema in a new or empty database. An older ORA schema is left to
+ * `ora-db migrate` (which backs up first); a database with foreign tables is refused.
+ */
+export function initialiseSchema(db: OraDatabase): { applied: number[]; fromVersion: number } {
+  const version = schemaVersion(db);
+  if (version === 0) {
+    const tables = db.run(
+      () => db.handle.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number,
+    );
+    if (tables > 0) {
+      throw new SchemaVersionError(
+        `refusing to init ${db.path}: it already holds ${tables} table(s) but no ORA schema version; point --db at a new file`,
+        'SCHEMA_OUTDATED',
+      );
+    }
+  } else if (version < LATEST_SCHEMA_VERSION) {
+    throw new SchemaVersionError(
+      `${db.path} already has ORA schema version ${version}; upgrade it with 'ora-db migrate', which takes a backup first`,
+      'SCHEMA_OUTDATED',
+    );
+  }
+  const result = migrate(db);
+  return { applied: result.applied.map((m) => m.version), fromVersion: result.fromVersion };
+}
+
+export const initCommand = defineJob({
+  name: 'init',
+  describe: 'Create a new ORA database (or the schema in an empty file); a no-op on a current one',
+  schedule: null,
+  event: z.object(databaseFields),
+  examples: [['$0 init --db /data/ora.db', 'create the database with the ORA schema']],
+  run(e) {
+    const { db, created } = openOrCreateDatabase(e.db, e.busyTimeoutMs);
+    try {
+      const { applied } = initialiseSchema(db);
+      return {
+        status: applied.length > 0 ? ('ok' as const) : ('skipped' as const),
+        created,
+        schemaVersion: schemaVersion(db),
+        applied,
+        reason: applied.length > 0 ? undefined : 'schema already current',
+      };
+    } finally {
+      db.close();
+    }
+  },
+  summarize: (r) =>
+    r.status === 'skipped'
+      ? `init: skipped — ${r.database} already has schema version ${r.schemaVersion}`
+      : `init: ok — ${r.created ? 'created' : 'initialised'} ${r.database} at schema version ${r.schemaVersion}`,
+});

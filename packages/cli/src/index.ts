@@ -1,0 +1,1 @@
+export { COMMANDS, JOBS, program } from './program.js';

@@ -1,0 +1,141 @@
+import type { z } from 'zod';
+import { ConfigError } from '../errors/errors.js';
+import { choiceField, integerField, LOG_LEVELS, numberField, textField, urlField } from './fields.js';
+
+/**
+ * Every environment variable any job reads, declared once: its name, the config key it fills,
+ * its schema and default, and a sentence for `--help` and the README's configuration table.
+ * Nothing else in the toolkit reads `process.env` for configuration.
+ */
+export const CONFIG_VARIABLES = {
+  DATABASE_PATH: {
+    key: 'db',
+    schema: textField('a database file path').default('ora.db'),
+    describe: 'SQLite database file the jobs operate on (flag: --db)',
+    default: 'ora.db',
+  },
+  BACKUP_DIR: {
+    key: 'backupDir',
+    schema: textField('a directory path').default('backups'),
+    describe: 'Where backups are written and read (flag: --backup-dir)',
+    default: 'backups',
+  },
+  ORA_BUSY_TIMEOUT_MS: {
+    key: 'busyTimeoutMs',
+    schema: integerField(0, 600_000, 'milliseconds').default(8000),
+    describe: "How long to wait for another process's lock before failing with exit 3 (guide: 8000)",
+    default: '8000',
+  },
+  ORA_LOG_LEVEL: {
+    key: 'logLevel',
+    schema: choiceField(LOG_LEVELS).default('info'),
+    describe: `Log level of the JSON-lines log on stderr (${LOG_LEVELS.join(', ')})`,
+    default: 'info',
+  },
+  ORA_WAL_WARN_MB: {
+    key: 'walWarnMb',
+    schema: numberField(0, 1_000_000, 'MiB').default(64),
+    describe: 'health-check: WAL file size that makes the status warn',
+    default: '64',
+  },
+  ORA_WAL_CRITICAL_MB: {
+    key: 'walCriticalMb',
+    schema: numberField(0, 1_000_000, 'MiB').default(512),
+    describe: 'health-check: WAL file size that is critical (exit 1)',
+    default: '512',
+  },
+  ORA_FREE_WARN_PCT: {
+    key: 'freeWarnPct',
+    schema: numberField(0, 100, 'percent').default(25),
+    describe: 'health-check: free-page percentage that makes the status warn (guide: VACUUM above 25 %)',
+    default: '25',
+  },
+  ORA_FREE_CRITICAL_PCT: {
+    key: 'freeCriticalPct',
+    schema: numberField(0, 100, 'percent').default(60),
+    describe: 'health-check: free-page percentage that is critical (exit 1)',
+    default: '60',
+  },
+  ORA_MAX_PROBLEMS: {
+    key: 'maxProblems',
+    schema: integerField(1, 10_000).default(100),
+    describe: 'Most integrity problems listed in a result (the rest are counted)',
+    default: '100',
+  },
+  ORA_METRICS_FILE: {
+    key: 'metricsFile',
+    schema: textField('a file path').optional(),
+    describe: 'Write Prometheus text metrics of the run to this file (flag: --metrics-file)',
+    default: '',
+  },
+  ORA_PING_URL: {
+    key: 'pingUrl',
+    schema: urlField().optional(),
+    describe: 'healthchecks.io-style URL pinged at start, success and failure (flag: --ping-url)',
+    default: '',
+  },
+} as const;
+
+type Vars = typeof CONFIG_VARIABLES;
+type VarName = keyof Vars;
+
+/** The validated configuration, keyed by config key (`db`, `backupDir`, ...). */
+export type Config = {
+  [N in VarName as Vars[N]['key']]: z.output<Vars[N]['schema']>;
+};
+
+export type ConfigKey = keyof Config;
+
+/**
+ * Parses the environment once. Every invalid variable is reported in the same error, each with
+ * its name, the value given and what is allowed.
+ *
+ * ### Examples
+ * ```ts
+ * const config = loadConfig(process.env);
+ * openDatabase(config.db, { busyTimeoutMs: config.busyTimeoutMs });
+ * ```
+ */
+export function loadConfig(env: NodeJS.ProcessEnv | Record<string, string | undefined>): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, spec] of Object.entries(CONFIG_VARIABLES) as [VarName, Vars[VarName]][]) {
+    const value = env[name];
+    // Empty means unset (t3-env's rule), so the default applies.
+    const raw = typeof value === 'string' && value.trim() === '' ? undefined : value;
+    const parsed = (spec.schema as z.ZodType).safeParse(raw);
+    if (parsed.success) {
+      out[spec.key] = parsed.data;
+    } else {
+      problems.push(`${name}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    }
+  }
+  const config = out as Config;
+  if (problems.length === 0) {
+    if (config.walWarnMb > config.walCriticalMb) {
+      problems.push(
+        `ORA_WAL_WARN_MB (${config.walWarnMb}) must not exceed ORA_WAL_CRITICAL_MB (${config.walCriticalMb})`,
+      );
+    }
+    if (config.freeWarnPct > config.freeCriticalPct) {
+      problems.push(
+        `ORA_FREE_WARN_PCT (${config.freeWarnPct}) must not exceed ORA_FREE_CRITICAL_PCT (${config.freeCriticalPct})`,
+      );
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `invalid configuration (${problems.length} problem${problems.length > 1 ? 's' : ''}): ${problems.join('; ')}; fix or unset these environment variables`,
+    );
+  }
+  return config;
+}
+
+/** The variables as rows for `--help` and the README (name, default, description). */
+export function describeConfig(): { name: string; default: string; describe: string }[] {
+  return Object.entries(CONFIG_VARIABLES).map(([name, spec]) => ({
+    name,
+    default: spec.default,
+    describe: spec.describe,
+  }));
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+
+/**
+ * Field schemas shared by the environment config and by job events/flags, so that a value is
+ * validated, and its problem worded, the same way wherever it comes from.
+ *
+ * Strings from the environment or the command line are converted here; empty strings mean
+ * "not set" (as t3-env does), so `DATABASE_PATH=` falls back to the default instead of opening "".
+ */
+
+function emptyToUndefined(value: unknown): unknown {
+  return typeof value === 'string' && value.trim() === '' ? undefined : value;
+}
+
+function toNumber(value: unknown): unknown {
+  const v = emptyToUndefined(value);
+  return typeof v === 'string' ? Number(v) : v;
+}
+
+function toBoolean(value: unknown): unknown {
+  const v = emptyToUndefined(value);
+  if (typeof v !== 'string') return v;
+  const lowered = v.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
+  if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
+  return v;
+}
+
+/** A whole number in [min, max]; `unit` is named in the error message. */
+export function integerField(min: number, max: number, unit = '') {
+  const message = `expected a whole number from ${min} to ${max}${unit ? ` (${unit})` : ''}`;
+  return z.preprocess(
+    toNumber,
+    z.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message }),
+  );
+}
+
+/** A finite number in [min, max]. */
+export function numberField(min: number, max: number, unit = '') {
+  const message = `expected a number from ${min} to ${max}${unit ? ` (${unit})` : ''}`;
+  return z.preprocess(
+    toNumber,
+    z
+      .number({ error: message })
+      .refine(Number.isFinite, { error: message })
+      .pipe(z.number().min(min, { error: message }).max(max, { error: message })),
+  );
+}
+
+/** A non-empty string without NUL bytes, at most `max` characters (paths, names). */
+export function textField(what: string, max = 4096) {
+  const message = `expected ${what} (1 to ${max} characters, no NUL bytes)`;
+  return z.preprocess(
+    emptyToUndefined,
+    z
+      .string({ error: message })
+      .min(1, { error: message })
+      .max(max, { error: message })
+      .refine((s) => !s.includes('\0'), { error: message }),
+  );
+}
+
+/** true/false, also accepting 1/0, yes/no, on/off from the environment. */
+export function booleanField() {
+  return z.preprocess(toBoolean, z.boolean({ error: 'expected true or false' }));
+}
+
+/** One of a fixed list of words. */
+export function choiceField<const T extends readonly [string, ...string[]]>(choices: T) {
+  return z.preprocess(emptyToUndefined, z.enum(choices, { error: `expected one of: ${choices.join(', ')}` }));
+}
+
+/** An http(s) URL (used for --ping-url). */
+export function urlField() {
+  const message = 'expected an http:// or https:// URL';
+  return z.preprocess(
+    emptyToUndefined,
+    z
+      .string({ error: message })
+      .max(2048, { error: message })
+      .refine(
+        (s) => {
+          try {
+            const u = new URL(s);
+            return u.protocol === 'http:' || u.protocol === 'https:';
+          } catch {
+            return false;
+          }
+        },
+        { error: message },
+      ),
+  );
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A calendar date as YYYY-MM-DD that really exists (2025-02-30 is refused). */
+export function isoDateField() {
+  const message = 'expected a date as YYYY-MM-DD';
+  return z.preprocess(
+    emptyToUndefined,
+    z
+      .string({ error: message })
+      .regex(/^\d{4}-\d{2}-\d{2}$/, { error: message })
+      .refine(
+        (s) => {
+          const d = new Date(`${s}T00:00:00Z`);
+          return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
+        },
+        { error: `${message} (a real calendar date)` },
+      ),
+  );
+}

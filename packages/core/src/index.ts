@@ -1,0 +1,76 @@
+// Public API of @ora/core, exported by name so bundles pull in only what they use.
+export {
+  CONFIG_VARIABLES,
+  type Config,
+  type ConfigKey,
+  describeConfig,
+  loadConfig,
+} from './config/config.js';
+export {
+  booleanField,
+  choiceField,
+  integerField,
+  isoDateField,
+  LOG_LEVELS,
+  type LogLevel,
+  numberField,
+  textField,
+  urlField,
+} from './config/fields.js';
+export {
+  DEFAULT_BUSY_TIMEOUT_MS,
+  type OpenOptions,
+  OraDatabase,
+  openDatabase,
+  PRODUCTION_PRAGMAS,
+  readConnectionSettings,
+} from './connection/connection.js';
+export { checkDatabaseFile, type DatabaseHeader, fileSizeOrZero } from './connection/file-checks.js';
+export { translateSqliteError } from './connection/sqlite-errors.js';
+export {
+  ConfigError,
+  DatabaseCorruptError,
+  DatabaseEmptyError,
+  DatabaseIsDirectoryError,
+  DatabaseLockedError,
+  DatabaseNotFoundError,
+  EXIT,
+  type ExitStatus,
+  InsufficientStockError,
+  InvalidInputError,
+  IoError,
+  isOraError,
+  LockHeldError,
+  NotADatabaseError,
+  OraError,
+  PragmaError,
+  SchemaVersionError,
+  TargetNotEmptyError,
+  UnknownSkuError,
+} from './errors/errors.js';
+export {
+  type AlertLevel,
+  type InventoryItem,
+  type InventoryLevel,
+  type InventoryTransaction,
+  inventoryItemSchema,
+  inventoryTransactionSchema,
+  type LowStockItem,
+  listInventoryLevels,
+  listLowStock,
+  type RecordedTransaction,
+  recordInventoryTransaction,
+  TRANSACTION_TYPES,
+  type TransactionType,
+  upsertInventoryItem,
+} from './repositories/inventory.js';
+export { type DailyKpis, dailyKpisSchema, upsertDailyKpis } from './repositories/kpis.js';
+export { insertShipments, type ShippedOrder, shippedOrderSchema } from './repositories/shipments.js';
+export { parseInput } from './repositories/validate.js';
+export { updateWorkflowStatus, type WorkflowStatus, workflowStatusSchema } from './repositories/workflows.js';
+export { assertSchemaCurrent, type MigrateResult, migrate, schemaVersion } from './schema/migrate.js';
+export { alertLevelSql, LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './schema/migrations.js';
+export { SEED_SIZES, type SeedOptions, type SeedResult, type SeedSize, seedDemoData } from './seed/demo-data.js';
+export { collectStats, type DatabaseStats } from './stats/database-stats.js';
+export { checkIntegrity, type IntegrityOptions, type IntegrityResult } from './stats/integrity.js';
+export { VERSION } from './version.js';

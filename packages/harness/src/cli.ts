@@ -1,0 +1,194 @@
+import { choiceField, EXIT, isOraError, LOG_LEVELS, textField, urlField } from '@ora/core';
+import yargs, { type Argv } from 'yargs';
+import { z } from 'zod';
+import type { AnyJob } from './define-job.js';
+import { flagsOf, kebab } from './event.js';
+import type { Io } from './io.js';
+import { createLogger } from './logger.js';
+import { type RunOptions, runJob } from './run-job.js';
+
+export interface Program {
+  /** `ora-db`, or the bundle's command line in a container. */
+  scriptName: string;
+  version: string;
+  /** Jobs and commands; names with a space (`inventory receive`) become nested commands. */
+  jobs: readonly AnyJob[];
+  /** Shown at the end of the top-level --help. */
+  epilogue?: string;
+}
+
+const runOptionsSchema = z.strictObject({
+  json: z.boolean().optional(),
+  verbose: z.boolean().optional(),
+  logLevel: choiceField(LOG_LEVELS).optional(),
+  metricsFile: textField('a file path').optional(),
+  pingUrl: urlField().optional(),
+});
+
+const GLOBAL_FLAGS = {
+  json: { type: 'boolean', describe: 'Print the result as one JSON document on stdout' },
+  verbose: { type: 'boolean', describe: 'Debug logs, and stack traces on errors' },
+  'log-level': {
+    type: 'string',
+    describe: `Log level on stderr (${LOG_LEVELS.join(', ')}); default $ORA_LOG_LEVEL, else info`,
+  },
+  'metrics-file': {
+    type: 'string',
+    describe: 'Write Prometheus text metrics of the run to this file (atomically); default $ORA_METRICS_FILE',
+  },
+  'ping-url': {
+    type: 'string',
+    describe:
+      'Ping this healthchecks-style URL at start (/start), on success, and on failure (/fail); default $ORA_PING_URL',
+  },
+} as const;
+
+interface Selection {
+  job: AnyJob;
+  argv: Record<string, unknown>;
+}
+
+function addJobOptions(y: Argv, job: AnyJob): Argv {
+  const positional = new Set(job.positional ?? []);
+  for (const spec of flagsOf(job.event)) {
+    if (positional.has(spec.key)) {
+      y.positional(spec.key, {
+        type: 'string',
+        describe: spec.describe,
+        ...(spec.choices ? { choices: spec.choices } : {}),
+      });
+      continue;
+    }
+    y.option(spec.flag, {
+      type: spec.type,
+      describe: spec.describe,
+      ...(spec.defaultDescription ? { defaultDescription: spec.defaultDescription } : {}),
+      ...(spec.choices ? { choices: spec.choices } : {}),
+    });
+  }
+  for (const [command, description] of job.examples ?? []) y.example(command, description);
+  return y;
+}
+
+function commandString(job: AnyJob, leaf: string): string {
+  return [leaf, ...(job.positional ?? []).map((p) => `<${p}>`)].join(' ');
+}
+
+function buildParser(program: Program, select: (s: Selection) => void, container: boolean): Argv {
+  const parser = yargs()
+    .scriptName(program.scriptName)
+    .version(program.version)
+    .help('help')
+    .alias('help', 'h')
+    .strict()
+    .exitProcess(false)
+    .showHelpOnFail(false)
+    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': true })
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .options(GLOBAL_FLAGS)
+    .group(Object.keys(GLOBAL_FLAGS), 'Output and monitoring:');
+  const handler = (job: AnyJob) => (argv: Record<string, unknown>) => select({ job, argv });
+  if (container) {
+    const job = program.jobs[0] as AnyJob;
+    parser.command(commandString(job, '$0'), job.describe, (y) => addJobOptions(y, job), handler(job));
+    return parser;
+  }
+  const groups = new Map<string, AnyJob[]>();
+  for (const job of program.jobs) {
+    const [head, ...rest] = job.name.split(' ');
+    if (rest.length === 0) {
+      parser.command(commandString(job, job.name), job.describe, (y) => addJobOptions(y, job), handler(job));
+    } else {
+      groups.set(head as string, [...(groups.get(head as string) ?? []), job]);
+    }
+  }
+  for (const [head, jobs] of groups) {
+    parser.command(
+      `${head} <command>`,
+      `${head} commands: ${jobs.map((j) => j.name.split(' ')[1]).join(', ')}`,
+      (y) => {
+        for (const job of jobs) {
+          const leaf = job.name.split(' ').slice(1).join(' ');
+          y.command(commandString(job, leaf), job.describe, (yy) => addJobOptions(yy, job), handler(job));
+        }
+        return y.demandCommand(1, `name a ${head} command: ${jobs.map((j) => j.name.split(' ')[1]).join(', ')}`);
+      },
+    );
+  }
+  parser.demandCommand(1, `name a command; run '${program.scriptName} --help' to list them`);
+  if (program.epilogue) parser.epilogue(program.epilogue);
+  return parser;
+}
+
+/**
+ * Parses a command line and runs the selected job; returns the exit code. `--help` and
+ * `--version` print to stdout and return 0; a command-line problem is one line on stderr and 2.
+ * Used by `ora-db` (all jobs) and by each bundle's container entry (`container`: one job, no
+ * subcommand).
+ */
+export async function runProgram(
+  program: Program,
+  args: readonly string[],
+  io: Io,
+  container = false,
+): Promise<number> {
+  let selection: Selection | undefined;
+  let parseError: Error | undefined;
+  let output = '';
+  const parser = buildParser(
+    program,
+    (s) => {
+      selection = s;
+    },
+    container,
+  );
+  parser.parse([...args], {}, (error: Error | null | undefined, _argv: unknown, text: string) => {
+    if (error) parseError = error;
+    output = text;
+  });
+  const badInput = (message: string, job?: AnyJob): number => {
+    const logger = createLogger({
+      level: 'error',
+      destination: io.stderr,
+      pretty: io.stderrIsTTY,
+      bindings: { job: job?.name ?? program.scriptName },
+    });
+    logger.error({ code: 'INVALID_INPUT', exitCode: EXIT.badInput }, message);
+    return EXIT.badInput;
+  };
+  if (parseError) {
+    const which = args.find((a) => !a.startsWith('-')) ?? '';
+    const helpHint = container
+      ? `${program.scriptName} --help`
+      : `${program.scriptName}${which ? ` ${which}` : ''} --help`;
+    return badInput(`invalid command line: ${parseError.message.replace(/\n+/g, ' ')}; see '${helpHint}'`);
+  }
+  if (!selection) {
+    // --help or --version was shown
+    if (output) io.stdout.write(`${output}\n`);
+    return EXIT.ok;
+  }
+  const { job, argv } = selection;
+  const options = runOptionsSchema.safeParse({
+    json: argv.json,
+    verbose: argv.verbose,
+    logLevel: argv.logLevel,
+    metricsFile: argv.metricsFile,
+    pingUrl: argv.pingUrl,
+  });
+  if (!options.success) {
+    const problems = options.error.issues.map((i) => `--${kebab(String(i.path[0]))}: ${i.message}`);
+    return badInput(`invalid input: ${problems.join('; ')}`, job);
+  }
+  const flags: Record<string, unknown> = {};
+  for (const key of Object.keys(job.event.shape)) {
+    if (argv[key] !== undefined) flags[key] = argv[key];
+  }
+  try {
+    return await runJob({ job, flags, options: options.data as RunOptions, io });
+  } catch (error) {
+    // runJob handles job errors itself; this is for failures writing the output.
+    if (isOraError(error)) return badInput(error.message, job);
+    throw error;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Config } from '@ora/core';
+import type { z } from 'zod';
+import type { Logger } from './logger.js';
+import type { Progress } from './progress.js';
+
+export const JOB_STATUSES = ['ok', 'warn', 'skipped', 'failed'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+/** What a job's `run` returns: a status plus the job's own details. */
+export interface JobOutcome {
+  status: JobStatus;
+  [detail: string]: unknown;
+}
+
+/** What the harness prints: the outcome plus the fields every result has (SPEC §3). */
+export type JobResult<O extends JobOutcome = JobOutcome> = O & {
+  job: string;
+  startedAt: string;
+  durationMs: number;
+  database: string | null;
+};
+
+export interface JobContext {
+  /** The validated environment configuration (parsed once at start). */
+  config: Config;
+  logger: Logger;
+  /** Progress of long work: a bar on a TTY, periodic log lines otherwise. */
+  progress: Progress;
+}
+
+/** One Prometheus gauge a job reports about its run, besides the harness's own. */
+export interface JobMetric {
+  name: string;
+  help: string;
+  value: number;
+  labels?: Record<string, string>;
+}
+
+/**
+ * A job or command, declared once. The harness derives from it the `ora-db` subcommand (flags
+ * from the event schema's keys, kebab-cased, with their descriptions and defaults), the container
+ * entry of its bundle, `ORA_EVENT` parsing, and the schedule that infra files are rendered from.
+ */
+export interface JobDefinition<E extends z.ZodObject = z.ZodObject, O extends JobOutcome = JobOutcome> {
+  /** Command path, e.g. `health-check` or `inventory receive`. */
+  name: string;
+  describe: string;
+  /** Default cron schedule (SPEC §2); null for manual jobs and commands. */
+  schedule: string | null;
+  /** Heavy jobs take the per-database job lock (SPEC §3). */
+  heavy?: boolean;
+  /** Event keys also accepted as positional arguments, in order. */
+  positional?: readonly string[];
+  /** Validates flags and `ORA_EVENT` alike; unknown keys are refused. */
+  event: E;
+  /** `[command, what it does]` pairs shown in `--help`. */
+  examples?: readonly (readonly [string, string])[];
+  run(event: z.output<E>, context: JobContext): Promise<O> | O;
+  /** The short human summary printed without `--json` (not called when the run threw). */
+  summarize?(result: JobResult<O>): string;
+  /** Gauges written to `--metrics-file` besides status, duration and timestamp. */
+  metrics?(result: JobResult<O>): JobMetric[];
+}
+
+/** Declares a job; the identity function that gives `run` its event type. */
+export function defineJob<E extends z.ZodObject, O extends JobOutcome>(
+  definition: JobDefinition<E, O>,
+): JobDefinition<E, O> {
+  return definition;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds jobs of every event and outcome type.
+export type AnyJob = JobDefinition<any, any>;

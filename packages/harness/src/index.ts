@@ -1,0 +1,20 @@
+export { type Program, runProgram } from './cli.js';
+export { runContainer } from './container.js';
+export {
+  type AnyJob,
+  defineJob,
+  JOB_STATUSES,
+  type JobContext,
+  type JobDefinition,
+  type JobMetric,
+  type JobOutcome,
+  type JobResult,
+  type JobStatus,
+} from './define-job.js';
+export { type FlagSpec, flagsOf, kebab, parseEventJson, resolveEvent } from './event.js';
+export { type Io, processIo } from './io.js';
+export { createLogger, type Logger } from './logger.js';
+export { renderMetrics, writeFileAtomic } from './metrics-file.js';
+export { ping, redactUrl } from './ping.js';
+export { createProgress, type Progress } from './progress.js';
+export { type RunOptions, runJob } from './run-job.js';

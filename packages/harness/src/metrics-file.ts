@@ -1,0 +1,91 @@
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { IoError } from '@ora/core';
+import { Gauge, Registry } from 'prom-client';
+import type { JobMetric, JobResult } from './define-job.js';
+
+const STATUS_VALUES = ['ok', 'warn', 'skipped', 'failed'] as const;
+
+/** Prometheus metric names allow [a-zA-Z0-9_:] only. */
+function metricName(name: string): string {
+  return name.replace(/[^a-zA-Z0-9_:]/g, '_');
+}
+
+/**
+ * Renders a run as Prometheus text exposition (prom-client): status (one series per status, 1 for
+ * the current), exit code, duration, last-run timestamp, and the job's own gauges, all labelled
+ * with the job and the database.
+ */
+export async function renderMetrics(result: JobResult, exitCode: number, extra: JobMetric[]): Promise<string> {
+  const registry = new Registry();
+  const labels = { job: result.job, database: result.database ?? '' };
+  const labelNames = ['job', 'database'] as const;
+  const status = new Gauge({
+    name: 'ora_job_status',
+    help: 'Outcome of the last run: 1 for its status, 0 for the others',
+    labelNames: [...labelNames, 'status'],
+    registers: [registry],
+  });
+  for (const s of STATUS_VALUES) status.set({ ...labels, status: s }, result.status === s ? 1 : 0);
+  new Gauge({ name: 'ora_job_exit_code', help: 'Exit code of the last run', labelNames, registers: [registry] }).set(
+    labels,
+    exitCode,
+  );
+  new Gauge({
+    name: 'ora_job_duration_seconds',
+    help: 'Wall time of the last run',
+    labelNames,
+    registers: [registry],
+  }).set(labels, result.durationMs / 1000);
+  new Gauge({
+    name: 'ora_job_last_run_timestamp_seconds',
+    help: 'Unix time the last run started',
+    labelNames,
+    registers: [registry],
+  }).set(labels, Date.parse(result.startedAt) / 1000);
+  const byName = new Map<string, Gauge>();
+  for (const m of extra) {
+    const name = metricName(m.name);
+    let gauge = byName.get(name);
+    if (!gauge) {
+      gauge = new Gauge({
+        name,
+        help: m.help,
+        labelNames: [...labelNames, ...Object.keys(m.labels ?? {})],
+        registers: [registry],
+      });
+      byName.set(name, gauge);
+    }
+    gauge.set({ ...labels, ...m.labels }, m.value);
+  }
+  return registry.metrics();
+}
+
+/**
+ * Writes `text` to `path` atomically: a temp file beside it, fsync, rename. A node_exporter
+ * textfile collector reading concurrently sees the old file or the new one, never half of one.
+ */
+export function writeFileAtomic(path: string, text: string, mode = 0o644): void {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, 'wx', mode);
+    writeSync(fd, text);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, path);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // nothing to clean up
+    }
+    throw new IoError(
+      `cannot write metrics file ${path} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check that its directory exists and is writable`,
+      'IO_ERROR',
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,146 @@
+import { type Config, EXIT, isOraError, type LogLevel, loadConfig } from '@ora/core';
+import type { AnyJob, JobOutcome, JobResult } from './define-job.js';
+import { parseEventJson, resolveEvent } from './event.js';
+import type { Io } from './io.js';
+import { createLogger, type Logger } from './logger.js';
+import { renderMetrics, writeFileAtomic } from './metrics-file.js';
+import { ping } from './ping.js';
+import { createProgress } from './progress.js';
+
+/** Options every job takes, whatever its event: output, logging, monitoring. */
+export interface RunOptions {
+  json?: boolean;
+  verbose?: boolean;
+  logLevel?: LogLevel;
+  metricsFile?: string;
+  pingUrl?: string;
+}
+
+export interface RunRequest {
+  job: AnyJob;
+  /** Event values from flags and positionals, by event key (undefined = not given). */
+  flags: Record<string, unknown>;
+  options: RunOptions;
+  io: Io;
+}
+
+function exitCodeFor(status: JobOutcome['status']): number {
+  return status === 'failed' ? EXIT.problem : EXIT.ok;
+}
+
+function humanSummary(job: AnyJob, result: JobResult): string {
+  const error = result.error as { code: string; message: string } | undefined;
+  if (error) return `${result.job}: failed: ${error.code}: ${error.message}`;
+  if (job.summarize) return job.summarize(result);
+  return `${result.job}: ${result.status} (${result.durationMs} ms)${result.database ? ` ${result.database}` : ''}`;
+}
+
+/**
+ * Runs one job: config, event, logging, pings, the job, its output and metrics; returns the exit
+ * code. This is the only place errors become exit codes (SPEC §3): a job's `failed` status is 1,
+ * a toolkit error its own status, anything unexpected 1 with the stack shown under --verbose.
+ */
+export async function runJob(request: RunRequest): Promise<number> {
+  const { job, io, options } = request;
+  const startedAt = new Date();
+  const started = performance.now();
+  let logger: Logger = createLogger({
+    level: options.verbose ? 'debug' : (options.logLevel ?? 'info'),
+    destination: io.stderr,
+    pretty: io.stderrIsTTY,
+    bindings: { job: job.name },
+  });
+  let config: Config | undefined;
+  let database: string | null = null;
+  let pingUrl = options.pingUrl;
+  let metricsFile = options.metricsFile;
+  let result: JobResult;
+  let exitCode: number;
+  try {
+    config = loadConfig(io.env);
+    pingUrl ??= config.pingUrl;
+    metricsFile ??= config.metricsFile;
+    if (!options.verbose && options.logLevel === undefined && config.logLevel !== 'info') {
+      logger = createLogger({
+        level: config.logLevel,
+        destination: io.stderr,
+        pretty: io.stderrIsTTY,
+        bindings: { job: job.name },
+      });
+    }
+    const event = resolveEvent(job.event, {
+      config,
+      eventJson: parseEventJson(io.env.ORA_EVENT),
+      flags: request.flags,
+    });
+    database = typeof event.db === 'string' ? event.db : null;
+    logger.debug({ event: redactEvent(event) }, 'starting');
+    if (pingUrl) await ping(pingUrl, 'start', logger);
+    const progress = createProgress({ logger, stderr: io.stderr, tty: io.stderrIsTTY, label: job.name });
+    const outcome = await job.run(event, { config, logger, progress });
+    progress.finish();
+    result = finish(job, outcome, startedAt, started, database);
+    exitCode = exitCodeFor(result.status);
+    const level = result.status === 'failed' ? 'error' : result.status === 'warn' ? 'warn' : 'info';
+    logger[level]({ status: result.status, durationMs: result.durationMs }, humanSummary(job, result));
+  } catch (error) {
+    exitCode = isOraError(error) ? error.exitStatus : EXIT.problem;
+    const failure = isOraError(error)
+      ? error.toJSON()
+      : {
+          code: 'UNEXPECTED',
+          message: `unexpected error: ${(error as Error)?.message ?? String(error)}`,
+          exitStatus: EXIT.problem,
+        };
+    result = finish(job, { status: 'failed', error: failure }, startedAt, started, database);
+    logger.error(
+      { code: failure.code, exitCode, ...(options.verbose ? { stack: (error as Error)?.stack } : {}) },
+      failure.message,
+    );
+  }
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else if (!(result.status === 'failed' && 'error' in result)) {
+    io.stdout.write(`${humanSummary(job, result)}\n`);
+  }
+  if (metricsFile) {
+    try {
+      const extra = job.metrics && !('error' in result) ? job.metrics(result) : [];
+      writeFileAtomic(metricsFile, await renderMetrics(result, exitCode, extra));
+    } catch (error) {
+      logger.error({ code: isOraError(error) ? error.code : 'UNEXPECTED' }, (error as Error).message);
+      if (exitCode === EXIT.ok) exitCode = EXIT.environment;
+    }
+  }
+  if (pingUrl) {
+    await ping(pingUrl, exitCode === EXIT.ok ? 'success' : 'fail', logger, humanSummary(job, result));
+  }
+  return exitCode;
+}
+
+function finish(
+  job: AnyJob,
+  outcome: JobOutcome,
+  startedAt: Date,
+  started: number,
+  database: string | null,
+): JobResult {
+  const { status, ...details } = outcome;
+  return {
+    job: job.name,
+    status,
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - started),
+    database,
+    ...details,
+  };
+}
+
+/** Event values safe to log: URL-valued fields are reduced to their host. */
+function redactEvent(event: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(event)) {
+    out[k] = typeof v === 'string' && /^https?:\/\//i.test(v) ? '(url redacted)' : v;
+  }
+  return out;
+}
