@@ -32,7 +32,12 @@ describe('loadConfig', () => {
   it('reports every invalid variable in one error, naming each and what is allowed', () => {
     let error: unknown;
     try {
-      loadConfig({ ORA_BUSY_TIMEOUT_MS: 'abc', ORA_LOG_LEVEL: 'loud', ORA_FREE_WARN_PCT: '120', ORA_PING_URL: 'ftp://x' });
+      loadConfig({
+        ORA_BUSY_TIMEOUT_MS: 'abc',
+        ORA_LOG_LEVEL: 'loud',
+        ORA_FREE_WARN_PCT: '120',
+        ORA_PING_URL: 'ftp://x',
+      });
     } catch (e) {
       error = e;
     }

@@ -1,6 +1,6 @@
-import { mkdirSync, readdirSync, writeFileSync, truncateSync, statSync } from 'node:fs';
-import { createOraDatabase, holdLock, tempDir } from '@ora/testkit';
+import { mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createOraDatabase, holdLock, tempDir } from '../../testkit/src/index.js';
 import {
   DatabaseCorruptError,
   DatabaseEmptyError,
@@ -145,7 +145,9 @@ describe('openDatabase', () => {
     const db = openDatabase(path, { busyTimeoutMs: 200 });
     try {
       const started = Date.now();
-      const error = errorOf(() => db.transaction(() => db.handle.exec("INSERT INTO workflows (name, status) VALUES ('x', 'y')")));
+      const error = errorOf(() =>
+        db.transaction(() => db.handle.exec("INSERT INTO workflows (name, status) VALUES ('x', 'y')")),
+      );
       expect(Date.now() - started).toBeGreaterThanOrEqual(150);
       expect(error).toBeInstanceOf(DatabaseLockedError);
       expect(error.exitStatus).toBe(3);

@@ -51,19 +51,17 @@ interface Selection {
 function addJobOptions(y: Argv, job: AnyJob): Argv {
   const positional = new Set(job.positional ?? []);
   for (const spec of flagsOf(job.event)) {
+    // Choices are listed in the description but checked by zod, so a bad value gets the same
+    // message from a flag as from ORA_EVENT.
+    const describe = spec.choices ? `${spec.describe} (one of: ${spec.choices.join(', ')})` : spec.describe;
     if (positional.has(spec.key)) {
-      y.positional(spec.key, {
-        type: 'string',
-        describe: spec.describe,
-        ...(spec.choices ? { choices: spec.choices } : {}),
-      });
+      y.positional(spec.key, { type: 'string', describe });
       continue;
     }
     y.option(spec.flag, {
       type: spec.type,
-      describe: spec.describe,
+      describe,
       ...(spec.defaultDescription ? { defaultDescription: spec.defaultDescription } : {}),
-      ...(spec.choices ? { choices: spec.choices } : {}),
     });
   }
   for (const [command, description] of job.examples ?? []) y.example(command, description);
@@ -83,7 +81,8 @@ function buildParser(program: Program, select: (s: Selection) => void, container
     .strict()
     .exitProcess(false)
     .showHelpOnFail(false)
-    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': true })
+    // Last of a repeated flag wins (as in most CLIs), instead of yargs turning it into an array.
+    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': true, 'duplicate-arguments-array': false })
     .wrap(Math.min(110, process.stdout.columns || 100))
     .options(GLOBAL_FLAGS)
     .group(Object.keys(GLOBAL_FLAGS), 'Output and monitoring:');
@@ -161,7 +160,7 @@ export async function runProgram(
     const helpHint = container
       ? `${program.scriptName} --help`
       : `${program.scriptName}${which ? ` ${which}` : ''} --help`;
-    return badInput(`invalid command line: ${parseError.message.replace(/\n+/g, ' ')}; see '${helpHint}'`);
+    return badInput(`invalid command line: ${describeParseError(parseError.message, args)}; see '${helpHint}'`);
   }
   if (!selection) {
     // --help or --version was shown
@@ -169,6 +168,8 @@ export async function runProgram(
     return EXIT.ok;
   }
   const { job, argv } = selection;
+  const badBoolean = invalidBooleanValue(job, args);
+  if (badBoolean) return badInput(`invalid input: ${badBoolean}: expected true or false`, job);
   const options = runOptionsSchema.safeParse({
     json: argv.json,
     verbose: argv.verbose,
@@ -191,4 +192,36 @@ export async function runProgram(
     if (isOraError(error)) return badInput(error.message, job);
     throw error;
   }
+}
+
+/** Rewords yargs's "Unknown argument: x" as the flag or word the user typed. */
+function describeParseError(message: string, args: readonly string[]): string {
+  const unknown = /^Unknown arguments?: (.+)$/s.exec(message);
+  if (!unknown?.[1]) return message.replace(/\n+/g, ' ');
+  const given = new Set(args.map((a) => a.replace(/=.*$/s, '')));
+  return unknown[1]
+    .split(', ')
+    .map((name) => {
+      const flag = [`--${name}`, `-${name}`].find((f) => given.has(f));
+      return flag ? `unknown flag ${flag}` : `unknown command or argument '${name}'`;
+    })
+    .join(', ');
+}
+
+/** yargs reads `--full=maybe` as false; a typo in a boolean must not silently mean "no". */
+function invalidBooleanValue(job: AnyJob, args: readonly string[]): string | undefined {
+  const booleans = new Set([
+    'json',
+    'verbose',
+    ...flagsOf(job.event)
+      .filter((f) => f.type === 'boolean')
+      .map((f) => f.flag),
+  ]);
+  for (const arg of args) {
+    const m = /^--(?:no-)?([^=]+)=(.*)$/s.exec(arg);
+    if (m?.[1] && booleans.has(m[1]) && m[2] !== 'true' && m[2] !== 'false') {
+      return `${arg.slice(0, arg.indexOf('='))}=${JSON.stringify(m[2])}`;
+    }
+  }
+  return undefined;
 }

@@ -82,7 +82,8 @@ export async function runJob(request: RunRequest): Promise<number> {
     result = finish(job, outcome, startedAt, started, database);
     exitCode = exitCodeFor(result.status);
     const level = result.status === 'failed' ? 'error' : result.status === 'warn' ? 'warn' : 'info';
-    logger[level]({ status: result.status, durationMs: result.durationMs }, humanSummary(job, result));
+    // The first line of the summary: tables and lists stay on stdout, logs stay one line per event.
+    logger[level]({ status: result.status, durationMs: result.durationMs }, firstLine(humanSummary(job, result)));
   } catch (error) {
     exitCode = isOraError(error) ? error.exitStatus : EXIT.problem;
     const failure = isOraError(error)
@@ -143,4 +144,9 @@ function redactEvent(event: Record<string, unknown>): Record<string, unknown> {
     out[k] = typeof v === 'string' && /^https?:\/\//i.test(v) ? '(url redacted)' : v;
   }
   return out;
+}
+
+function firstLine(text: string): string {
+  const i = text.indexOf('\n');
+  return i < 0 ? text : `${text.slice(0, i)} …`;
 }

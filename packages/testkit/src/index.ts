@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, openDatabase, seedDemoData } from '@ora/core';
@@ -65,7 +65,10 @@ export function contentHash(path: string): string {
  * write lock (BEGIN IMMEDIATE); `exclusive` holds an exclusive lock that also keeps readers out
  * (locking_mode=EXCLUSIVE plus a write). Resolves once the lock is held.
  */
-export async function holdLock(path: string, kind: 'write' | 'exclusive'): Promise<{ child: ChildProcess; release: () => Promise<void> }> {
+export async function holdLock(
+  path: string,
+  kind: 'write' | 'exclusive',
+): Promise<{ child: ChildProcess; release: () => Promise<void> }> {
   const script = `
     const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
     const db = new Database(${JSON.stringify(path)}, { fileMustExist: true });

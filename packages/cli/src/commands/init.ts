@@ -22,7 +22,17 @@ import { databaseFields } from './database-options.js';
 export function openOrCreateDatabase(path: string, busyTimeoutMs: number): { db: OraDatabase; created: boolean } {
   let created = false;
   try {
-    checkDatabaseFile(path, { allowEmpty: true });
+    const header = checkDatabaseFile(path, { allowEmpty: true });
+    // Check what the file holds on a read-only connection first: a read-write open switches the
+    // journal to WAL, which would change a file we are about to refuse.
+    if (header.fileBytes > 0) {
+      const probe = openDatabase(path, { readonly: true, busyTimeoutMs });
+      try {
+        assertInitialisable(probe);
+      } finally {
+        probe.close();
+      }
+    }
   } catch (error) {
     if (!(error instanceof DatabaseNotFoundError)) throw error;
     const dir = dirname(path);
@@ -53,6 +63,12 @@ export function openOrCreateDatabase(path: string, busyTimeoutMs: number): { db:
  * `ora-db migrate` (which backs up first); a database with foreign tables is refused.
  */
 export function initialiseSchema(db: OraDatabase): { applied: number[]; fromVersion: number } {
+  assertInitialisable(db);
+  const result = migrate(db);
+  return { applied: result.applied.map((m) => m.version), fromVersion: result.fromVersion };
+}
+
+function assertInitialisable(db: OraDatabase): void {
   const version = schemaVersion(db);
   if (version === 0) {
     const tables = db.run(
@@ -70,8 +86,6 @@ export function initialiseSchema(db: OraDatabase): { applied: number[]; fromVers
       'SCHEMA_OUTDATED',
     );
   }
-  const result = migrate(db);
-  return { applied: result.applied.map((m) => m.version), fromVersion: result.fromVersion };
 }
 
 export const initCommand = defineJob({

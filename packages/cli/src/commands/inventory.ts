@@ -101,7 +101,7 @@ export const inventoryCommands = [
       const items = withDatabase(e, true, listInventoryLevels);
       return { status: 'ok' as const, count: items.length, items: items.slice(0, e.limit ?? items.length) };
     },
-    summarize: (r) => `${table(r.items, false)}\n${r.count} SKUs`,
+    summarize: (r) => `inventory levels: ok — ${r.count} SKUs\n${table(r.items, false)}`,
   }),
   defineJob({
     name: 'inventory low-stock',
@@ -120,6 +120,6 @@ export const inventoryCommands = [
     summarize: (r) =>
       r.count === 0
         ? 'inventory low-stock: ok — no SKU at or below its reorder point'
-        : `${table(r.items, true)}\n${r.count} SKUs low (${r.critical} critical)`,
+        : `inventory low-stock: warn — ${r.count} SKUs at or below their reorder point (${r.critical} critical)\n${table(r.items, true)}`,
   }),
 ];
