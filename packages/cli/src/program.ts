@@ -1,12 +1,14 @@
 import { describeConfig, VERSION } from '@ora/core';
+import { dailyMaintenanceJob } from '@ora/fn-daily-maintenance/job';
 import { healthCheckJob } from '@ora/fn-health-check/job';
+import { weeklyVacuumJob } from '@ora/fn-weekly-vacuum/job';
 import type { AnyJob, Program } from '@ora/harness';
 import { initCommand } from './commands/init.js';
 import { inventoryCommands } from './commands/inventory.js';
 import { seedCommand } from './commands/seed.js';
 
 /** The scheduled jobs, each also a bundle in functions/<job> (SPEC §2). */
-export const JOBS: readonly AnyJob[] = [healthCheckJob];
+export const JOBS: readonly AnyJob[] = [healthCheckJob, dailyMaintenanceJob, weeklyVacuumJob];
 
 /** CLI-only commands: set-up and domain work. */
 export const COMMANDS: readonly AnyJob[] = [initCommand, seedCommand, ...inventoryCommands];

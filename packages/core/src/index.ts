@@ -16,6 +16,7 @@ export {
   numberField,
   textField,
   urlField,
+  windowField,
 } from './config/fields.js';
 export {
   DEFAULT_BUSY_TIMEOUT_MS,
@@ -48,6 +49,26 @@ export {
   TargetNotEmptyError,
   UnknownSkuError,
 } from './errors/errors.js';
+export { type AcquireOptions, acquireJobLock, type JobLock, type LockHolder, lockPathFor } from './locking/job-lock.js';
+export { type AnalyzeReport, analyzeDatabase } from './maintenance/analyze.js';
+export {
+  type CheckpointMode,
+  type CheckpointResult,
+  checkpoint,
+  checkpointWal,
+  type WalCheckpointReport,
+  withBusyTimeout,
+} from './maintenance/checkpoint.js';
+export {
+  checkVacuumSpace,
+  freeBytesAt,
+  type SpaceCheck,
+  sqliteTempDir,
+  type VacuumReport,
+  vacuumFull,
+  vacuumIncremental,
+} from './maintenance/vacuum.js';
+export { isInWindow, type MaintenanceWindow, parseWindow } from './maintenance/window.js';
 export {
   type AlertLevel,
   type InventoryItem,

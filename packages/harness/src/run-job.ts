@@ -1,4 +1,13 @@
-import { type Config, EXIT, isOraError, type LogLevel, loadConfig } from '@ora/core';
+import {
+  acquireJobLock,
+  type Config,
+  checkDatabaseFile,
+  EXIT,
+  isOraError,
+  type JobLock,
+  type LogLevel,
+  loadConfig,
+} from '@ora/core';
 import type { AnyJob, JobOutcome, JobResult } from './define-job.js';
 import { parseEventJson, resolveEvent } from './event.js';
 import type { Io } from './io.js';
@@ -77,7 +86,13 @@ export async function runJob(request: RunRequest): Promise<number> {
     logger.debug({ event: redactEvent(event) }, 'starting');
     if (pingUrl) await ping(pingUrl, 'start', logger);
     const progress = createProgress({ logger, stderr: io.stderr, tty: io.stderrIsTTY, label: job.name });
-    const outcome = await job.run(event, { config, logger, progress });
+    const lock = job.heavy && database ? takeJobLock(database, job.name, config.lockWaitMs, logger) : null;
+    let outcome: JobOutcome;
+    try {
+      outcome = await job.run(event, { config, logger, progress });
+    } finally {
+      lock?.release();
+    }
     progress.finish();
     result = finish(job, outcome, startedAt, started, database);
     exitCode = exitCodeFor(result.status);
@@ -149,4 +164,21 @@ function redactEvent(event: Record<string, unknown>): Record<string, unknown> {
 function firstLine(text: string): string {
   const i = text.indexOf('\n');
   return i < 0 ? text : `${text.slice(0, i)} …`;
+}
+
+/**
+ * Heavy jobs hold the per-database job lock for their whole run (SPEC §3). The database must
+ * exist first: the lock file is never created beside a path that holds no database.
+ */
+function takeJobLock(database: string, job: string, waitMs: number, logger: Logger): JobLock {
+  checkDatabaseFile(database);
+  const lock = acquireJobLock(database, { job, waitMs });
+  if (lock.tookOverFrom) {
+    const p = lock.tookOverFrom;
+    logger.warn(
+      { previousHolder: p },
+      `took over the job lock left by ${p.job} (pid ${p.pid} on ${p.host}, since ${p.since}), which ended without releasing it`,
+    );
+  }
+  return lock;
 }

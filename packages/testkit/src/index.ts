@@ -1,6 +1,16 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,4 +124,169 @@ export function rootPage(path: string, name: string): number {
   } finally {
     db.close();
   }
+}
+
+export interface WriterReport {
+  commits: number;
+  failures: number;
+  errors: string[];
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/**
+ * Starts a child process that commits small write transactions (`BEGIN IMMEDIATE`, one insert,
+ * `COMMIT`) at `ratePerSecond`, as a production application would, and records each commit's
+ * latency. `stop()` ends it and returns what it saw.
+ */
+export async function startWriter(
+  path: string,
+  options: { ratePerSecond?: number; busyTimeoutMs?: number } = {},
+): Promise<{ stop: () => Promise<WriterReport> }> {
+  const rate = options.ratePerSecond ?? 100;
+  const script = `
+    const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+    const db = new Database(${JSON.stringify(path)}, { fileMustExist: true, timeout: ${options.busyTimeoutMs ?? 8000} });
+    db.pragma('journal_mode = WAL'); db.pragma('synchronous = NORMAL');
+    const insert = db.prepare("INSERT INTO workflows (name, status, details) VALUES (?, 'ok', 'writer')");
+    const lat = []; let failures = 0; const errors = []; let n = 0; let stopping = false;
+    const tick = () => {
+      if (stopping) return;
+      const t = performance.now();
+      try { db.exec('BEGIN IMMEDIATE'); insert.run('writer-' + process.pid + '-' + (n++)); db.exec('COMMIT'); lat.push(performance.now() - t); }
+      catch (e) { failures++; if (errors.length < 5) errors.push(e.code + ': ' + e.message); try { db.exec('ROLLBACK'); } catch {} }
+    };
+    const timer = setInterval(tick, ${Math.max(1, Math.round(1000 / rate))});
+    process.stdout.write('started\\n');
+    process.stdin.on('data', () => {
+      stopping = true; clearInterval(timer);
+      lat.sort((a, b) => a - b);
+      const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : 0;
+      process.stdout.write(JSON.stringify({ commits: lat.length, failures, errors, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: lat.length ? lat[lat.length - 1] : 0 }) + '\\n');
+      db.close(); process.exit(0);
+    });
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let buffer = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buffer += d.toString();
+  });
+  await waitFor(() => buffer.includes('started'), child);
+  return {
+    stop: async () => {
+      child.stdin?.write('stop\n');
+      await waitFor(() => buffer.includes('{'), child);
+      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+      return JSON.parse(buffer.slice(buffer.indexOf('{'))) as WriterReport;
+    },
+  };
+}
+
+/**
+ * Starts a child process holding a read transaction open on `path` (a long report query, say),
+ * which pins the WAL: no checkpoint can move past its snapshot until it ends.
+ */
+export async function holdReader(path: string): Promise<{ release: () => Promise<void> }> {
+  const script = `
+    const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+    const db = new Database(${JSON.stringify(path)}, { fileMustExist: true });
+    db.exec('BEGIN'); db.prepare('SELECT count(*) FROM sqlite_schema').get();
+    process.stdout.write('reading\\n');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buffer = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buffer += d.toString();
+  });
+  await waitFor(() => buffer.includes('reading'), child);
+  return {
+    release: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
+  };
+}
+
+async function waitFor(condition: () => boolean, child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (child.exitCode !== null) throw new Error(`child exited with ${child.exitCode}`);
+    if (Date.now() - started > timeoutMs) throw new Error('child did not answer in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stderr parsed as JSON lines (the harness's log format). */
+  logs: { level: string; code?: string; msg: string; [k: string]: unknown }[];
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary result fields.
+  json: () => Record<string, any>;
+}
+
+/**
+ * Runs a function's bundle (dist/index.mjs) as a child process, as a container would: only the
+ * environment given (plus PATH), and the function package's directory as `root`. Builds the
+ * bundle first when vitest runs without turbo having built it.
+ */
+export function bundleRunner(root: string): (args: string[], env?: Record<string, string>, cwd?: string) => RunResult {
+  const bundle = join(root, 'dist/index.mjs');
+  return (args, env = {}, cwd = root) => {
+    if (!existsSync(bundle)) {
+      const built = spawnSync(process.execPath, ['../../scripts/bundle.mjs', 'src/index.ts', 'dist/index.mjs'], {
+        cwd: root,
+      });
+      if (built.status !== 0) throw new Error(`bundle failed: ${built.stderr}`);
+    }
+    const r = spawnSync(process.execPath, [bundle, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH, ...env },
+      encoding: 'utf8',
+    });
+    return {
+      code: r.status,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      logs: r.stderr
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+      json: () => JSON.parse(r.stdout),
+    };
+  };
+}
+
+/** The same as `bundleRunner`, but without blocking: other children (writers) keep running meanwhile. */
+export function bundleRunnerAsync(root: string): (args: string[], env?: Record<string, string>) => Promise<RunResult> {
+  const bundle = join(root, 'dist/index.mjs');
+  return (args, env = {}) =>
+    new Promise((resolvePromise, reject) => {
+      const child = spawn(process.execPath, [bundle, ...args], { cwd: root, env: { PATH: process.env.PATH, ...env } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.once('error', reject);
+      child.once('exit', (code) =>
+        resolvePromise({
+          code,
+          stdout,
+          stderr,
+          logs: stderr
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l)),
+          json: () => JSON.parse(stdout),
+        }),
+      );
+    });
 }

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors/errors.js';
-import { choiceField, integerField, LOG_LEVELS, numberField, textField, urlField } from './fields.js';
+import { choiceField, integerField, LOG_LEVELS, numberField, textField, urlField, windowField } from './fields.js';
 
 /**
  * Every environment variable any job reads, declared once: its name, the config key it fills,
@@ -25,6 +25,12 @@ export const CONFIG_VARIABLES = {
     schema: integerField(0, 600_000, 'milliseconds').default(8000),
     describe: "How long to wait for another process's lock before failing with exit 3 (guide: 8000)",
     default: '8000',
+  },
+  ORA_LOCK_WAIT_MS: {
+    key: 'lockWaitMs',
+    schema: integerField(0, 86_400_000, 'milliseconds').default(10_000),
+    describe: 'How long a heavy job waits for another heavy job on the same database before exit 3',
+    default: '10000',
   },
   ORA_LOG_LEVEL: {
     key: 'logLevel',
@@ -61,6 +67,30 @@ export const CONFIG_VARIABLES = {
     schema: integerField(1, 10_000).default(100),
     describe: 'Most integrity problems listed in a result (the rest are counted)',
     default: '100',
+  },
+  ORA_CHECKPOINT_WAIT_MS: {
+    key: 'checkpointWaitMs',
+    schema: integerField(0, 60_000, 'milliseconds').default(2000),
+    describe: 'daily-maintenance: longest wait of the TRUNCATE checkpoint for readers (writers wait meanwhile)',
+    default: '2000',
+  },
+  ORA_ANALYSIS_LIMIT: {
+    key: 'analysisLimit',
+    schema: integerField(0, 100_000).default(1000),
+    describe: 'ANALYZE rows sampled per index (PRAGMA analysis_limit; 0 = all) to keep it short',
+    default: '1000',
+  },
+  ORA_VACUUM_THRESHOLD_PCT: {
+    key: 'vacuumThresholdPct',
+    schema: numberField(0, 100, 'percent').default(25),
+    describe: 'weekly-vacuum: VACUUM only when free pages exceed this percentage (guide: 25)',
+    default: '25',
+  },
+  ORA_MAINTENANCE_WINDOW: {
+    key: 'maintenanceWindow',
+    schema: windowField().default('00:00-05:00'),
+    describe: 'weekly-vacuum: local time window HH:MM-HH:MM in which VACUUM may run (--force overrides)',
+    default: '00:00-05:00',
   },
   ORA_METRICS_FILE: {
     key: 'metricsFile',

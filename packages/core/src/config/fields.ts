@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseWindow } from '../maintenance/window.js';
 
 /**
  * Field schemas shared by the environment config and by job events/flags, so that a value is
@@ -110,5 +111,17 @@ export function isoDateField() {
         },
         { error: `${message} (a real calendar date)` },
       ),
+  );
+}
+
+/** A daily local-time window `HH:MM-HH:MM` (may cross midnight, e.g. 22:00-04:00). */
+export function windowField() {
+  const message = 'expected a time window HH:MM-HH:MM in local time, e.g. 00:00-05:00';
+  return z.preprocess(
+    emptyToUndefined,
+    z
+      .string({ error: message })
+      .max(20, { error: message })
+      .refine((s) => parseWindow(s) !== null, { error: message }),
   );
 }
