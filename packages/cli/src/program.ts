@@ -1,17 +1,28 @@
 import { describeConfig, VERSION } from '@ora/core';
 import { dailyMaintenanceJob } from '@ora/fn-daily-maintenance/job';
 import { healthCheckJob } from '@ora/fn-health-check/job';
+import { metricsJob } from '@ora/fn-metrics/job';
 import { weeklyVacuumJob } from '@ora/fn-weekly-vacuum/job';
 import type { AnyJob, Program } from '@ora/harness';
+import { diagnoseFkCommand, diagnoseLocksCommand, explainCommand } from './commands/diagnose.js';
 import { initCommand } from './commands/init.js';
 import { inventoryCommands } from './commands/inventory.js';
+import { schemaCommand } from './commands/schema.js';
 import { seedCommand } from './commands/seed.js';
 
 /** The scheduled jobs, each also a bundle in functions/<job> (SPEC §2). */
-export const JOBS: readonly AnyJob[] = [healthCheckJob, dailyMaintenanceJob, weeklyVacuumJob];
+export const JOBS: readonly AnyJob[] = [healthCheckJob, dailyMaintenanceJob, weeklyVacuumJob, metricsJob];
 
 /** CLI-only commands: set-up and domain work. */
-export const COMMANDS: readonly AnyJob[] = [initCommand, seedCommand, ...inventoryCommands];
+export const COMMANDS: readonly AnyJob[] = [
+  initCommand,
+  seedCommand,
+  ...inventoryCommands,
+  schemaCommand,
+  diagnoseLocksCommand,
+  diagnoseFkCommand,
+  explainCommand,
+];
 
 const EPILOGUE = [
   'Exit codes: 0 ok/warn/skipped · 1 the job found or hit a problem (integrity failure, critical threshold) · 2 bad input (flag, value, ORA_EVENT, configuration) · 3 the environment prevented the run (database missing or not SQLite, locked, I/O).',

@@ -28,6 +28,9 @@ export {
 } from './connection/connection.js';
 export { checkDatabaseFile, type DatabaseHeader, fileSizeOrZero } from './connection/file-checks.js';
 export { translateSqliteError } from './connection/sqlite-errors.js';
+export { type ExplainOptions, type ExplainResult, explainStatement } from './diagnostics/explain.js';
+export { type ForeignKeyViolation, foreignKeyViolations } from './diagnostics/foreign-keys.js';
+export { diagnoseLocks, type FileHolder, type LockDiagnosis, processesHolding } from './diagnostics/locks.js';
 export {
   ConfigError,
   DatabaseCorruptError,
@@ -70,6 +73,31 @@ export {
 } from './maintenance/vacuum.js';
 export { isInWindow, type MaintenanceWindow, parseWindow } from './maintenance/window.js';
 export {
+  type IndexUsageReport,
+  indexUsage,
+  knownQueries,
+  type NamedQuery,
+  type PlanStep,
+  queryPlan,
+} from './metrics/index-usage.js';
+export {
+  enableSlowQueryLog,
+  normalizeSql,
+  readSlowQueryLog,
+  type SlowQueryEntry,
+  SlowQueryLog,
+  type SlowQueryLogOptions,
+  type SlowQuerySummary,
+  summarizeSlowQueries,
+} from './metrics/slow-query-log.js';
+export {
+  collectTableStats,
+  type IndexInfo,
+  quoteIdentifier,
+  type TableInfo,
+  userTables,
+} from './metrics/table-stats.js';
+export {
   type AlertLevel,
   type InventoryItem,
   type InventoryLevel,
@@ -89,6 +117,13 @@ export { type DailyKpis, dailyKpisSchema, upsertDailyKpis } from './repositories
 export { insertShipments, type ShippedOrder, shippedOrderSchema } from './repositories/shipments.js';
 export { parseInput } from './repositories/validate.js';
 export { updateWorkflowStatus, type WorkflowStatus, workflowStatusSchema } from './repositories/workflows.js';
+export {
+  type ColumnDescription,
+  describeCurrentSchema,
+  describeSchema,
+  renderSchemaMarkdown,
+  type TableDescription,
+} from './schema/describe.js';
 export { assertSchemaCurrent, type MigrateResult, migrate, schemaVersion } from './schema/migrate.js';
 export { alertLevelSql, LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './schema/migrations.js';
 export { SEED_SIZES, type SeedOptions, type SeedResult, type SeedSize, seedDemoData } from './seed/demo-data.js';

@@ -36,6 +36,16 @@ export function createOraDatabase(path: string, orders = 0, seed = 1): void {
   }
 }
 
+/** Seeds demo data into an existing, migrated database. */
+export function seedInto(path: string, orders: number, seed = 1): void {
+  const db = openDatabase(path);
+  try {
+    seedDemoData(db, { orders, seed, days: 400, endDate: '2026-11-01' });
+  } finally {
+    db.close();
+  }
+}
+
 /** Every file in `dir` with its size and SHA-256: compare before/after to prove nothing changed. */
 export function snapshotDir(dir: string): Record<string, string> {
   const out: Record<string, string> = {};

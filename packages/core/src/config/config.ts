@@ -92,6 +92,24 @@ export const CONFIG_VARIABLES = {
     describe: 'weekly-vacuum: local time window HH:MM-HH:MM in which VACUUM may run (--force overrides)',
     default: '00:00-05:00',
   },
+  ORA_SLOW_QUERY_LOG: {
+    key: 'slowQueryLog',
+    schema: textField('a file path').optional(),
+    describe: 'NDJSON slow-statement log that applications write (enableSlowQueryLog) and metrics summarises',
+    default: '',
+  },
+  ORA_SLOW_QUERY_MS: {
+    key: 'slowQueryMs',
+    schema: numberField(0, 3_600_000, 'milliseconds').default(100),
+    describe: 'Statements at least this slow are logged to ORA_SLOW_QUERY_LOG',
+    default: '100',
+  },
+  ORA_SLOW_QUERY_MAX_BYTES: {
+    key: 'slowQueryMaxBytes',
+    schema: integerField(1024, 1_073_741_824, 'bytes').default(10_485_760),
+    describe: 'Size at which the slow-statement log rotates to <file>.1 (at most twice this on disk)',
+    default: '10485760',
+  },
   ORA_METRICS_FILE: {
     key: 'metricsFile',
     schema: textField('a file path').optional(),

@@ -61,7 +61,8 @@ const SEVERITY_SQL = `CASE alert_level WHEN 'critical' THEN 2 WHEN 'low' THEN 1 
 const LEVEL_COLUMNS = `sku, product_name AS productName, current_quantity AS currentQuantity,
   reorder_point AS reorderPoint, alert_level AS alertLevel, last_updated AS lastUpdated`;
 
-const statements = statementCache((h) => ({
+/** This repository's prepared statements (also read by the metrics job's index-usage report). */
+export const statements = statementCache((h) => ({
   levels: h.prepare(
     `SELECT ${LEVEL_COLUMNS} FROM inventory_current ORDER BY ${SEVERITY_SQL} DESC, current_quantity ASC, sku`,
   ),

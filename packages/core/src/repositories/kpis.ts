@@ -14,7 +14,8 @@ export const dailyKpisSchema = z.strictObject({
 });
 export type DailyKpis = z.input<typeof dailyKpisSchema>;
 
-const statements = statementCache((h) => ({
+/** This repository's prepared statements (also read by the metrics job's index-usage report). */
+export const statements = statementCache((h) => ({
   upsert: h.prepare(
     `INSERT INTO system_kpis (snapshot_date, orders_today, shipments_sent, pending_uploads, system_status)
      VALUES (:snapshotDate, :ordersToday, :shipmentsSent, :pendingUploads, :systemStatus)

@@ -28,7 +28,8 @@ export type ShippedOrder = z.input<typeof shippedOrderSchema>;
 
 export const shipmentBatchSchema = z.array(shippedOrderSchema).max(100_000);
 
-const statements = statementCache((h) => ({
+/** This repository's prepared statements (also read by the metrics job's index-usage report). */
+export const statements = statementCache((h) => ({
   order: h.prepare(
     `INSERT INTO shipped_orders (order_number, ship_date, customer, carrier, tracking_number)
      VALUES (?, ?, ?, ?, ?)`,

@@ -10,7 +10,8 @@ export const workflowStatusSchema = z.strictObject({
 });
 export type WorkflowStatus = z.input<typeof workflowStatusSchema>;
 
-const statements = statementCache((h) => ({
+/** This repository's prepared statements (also read by the metrics job's index-usage report). */
+export const statements = statementCache((h) => ({
   upsert: h.prepare(
     `INSERT INTO workflows (name, status, details, updated_at)
      VALUES (:name, :status, :details, CURRENT_TIMESTAMP)
