@@ -46,10 +46,17 @@ export function seedInto(path: string, orders: number, seed = 1): void {
   }
 }
 
-/** Every file in `dir` with its size and SHA-256: compare before/after to prove nothing changed. */
-export function snapshotDir(dir: string): Record<string, string> {
+/**
+ * Every file in `dir` with its size and SHA-256: compare before/after to prove nothing changed.
+ * `ignoreCompanions` leaves out an empty `-wal` and the `-shm` index, which SQLite itself creates
+ * when a read-only connection opens a WAL database that no other connection has open.
+ */
+export function snapshotDir(dir: string, options: { ignoreCompanions?: boolean } = {}): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of readdirSync(dir).sort()) {
+    if (options.ignoreCompanions && (name.endsWith('-shm') || (name.endsWith('-wal') && statSync(join(dir, name)).size === 0))) {
+      continue;
+    }
     const p = join(dir, name);
     const s = statSync(p);
     out[name] = s.isFile()
