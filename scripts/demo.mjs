@@ -18,7 +18,11 @@ const steps = [
   ['Metrics: tables, indexes, index usage', ['metrics'], [0]],
   ['Troubleshooting: locks', ['diagnose', 'locks'], [0]],
   ['Troubleshooting: foreign keys', ['diagnose', 'fk'], [0]],
-  ['Troubleshooting: a query plan', ['explain', 'SELECT * FROM shipped_items WHERE ship_date > ?', '--params', '["2026-01-01"]'], [0]],
+  [
+    'Troubleshooting: a query plan',
+    ['explain', 'SELECT * FROM shipped_items WHERE ship_date > ?', '--params', '["2026-01-01"]'],
+    [0],
+  ],
   ['Low-stock alert (first 5)', ['inventory', 'low-stock', '--limit', '5'], [0]],
   ['Record a shipment', ['inventory', 'ship', 'SKU-0001', '1'], [0]],
   ['A bad input is refused with exit 2 and one line', ['inventory', 'ship', 'NO-SUCH-SKU', '1'], [2]],

@@ -24,7 +24,13 @@ describe('metrics', () => {
     const r = run(['--db', db, '--json']);
     expect(r.code).toBe(0);
     const result = r.json();
-    expect(result).toMatchObject({ status: 'ok', journalMode: 'wal', foreignKeys: true, cacheSizeKib: 20000, freePct: 0 });
+    expect(result).toMatchObject({
+      status: 'ok',
+      journalMode: 'wal',
+      foreignKeys: true,
+      cacheSizeKib: 20000,
+      freePct: 0,
+    });
     expect(result.sizeMb).toBeGreaterThan(0);
     const raw = new Database(db, { readonly: true });
     try {
@@ -64,7 +70,9 @@ describe('metrics', () => {
       sql: 'SELECT count(*) FROM shipped_orders WHERE ship_date >= ?',
       count: 5,
     });
-    const logged = indexUsage.queries.find((q: { sql: string }) => q.sql.startsWith('SELECT count(*) FROM shipped_orders'));
+    const logged = indexUsage.queries.find((q: { sql: string }) =>
+      q.sql.startsWith('SELECT count(*) FROM shipped_orders'),
+    );
     expect(logged.indexes).toEqual(['idx_shipped_orders_ship_date']);
     expect(indexUsage.used).toContain('idx_shipped_orders_ship_date');
     expect(indexUsage.unused).toContain('idx_inventory_transactions_sku_date');
@@ -94,8 +102,14 @@ describe('metrics', () => {
 
   it.each([
     [['--top', '0'], 'invalid input: --top="0": expected a whole number from 1 to 1000'],
-    [['--slow-query-log', ''], 'invalid input: --slow-query-log="": expected a file path (1 to 4096 characters, no NUL bytes)'],
-    [['--busy-timeout-ms', '1e9'], 'invalid input: --busy-timeout-ms="1e9": expected a whole number from 0 to 600000 (milliseconds)'],
+    [
+      ['--slow-query-log', ''],
+      'invalid input: --slow-query-log="": expected a file path (1 to 4096 characters, no NUL bytes)',
+    ],
+    [
+      ['--busy-timeout-ms', '1e9'],
+      'invalid input: --busy-timeout-ms="1e9": expected a whole number from 0 to 600000 (milliseconds)',
+    ],
   ])('refuses %j with exit 2 and changes nothing', (args, message) => {
     createOraDatabase(db, 10);
     const before = snapshotDir(t.dir);

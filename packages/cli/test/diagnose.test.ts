@@ -29,7 +29,10 @@ async function oraDb(args: string[]) {
 
 describe('ora-db schema', () => {
   it('matches the committed docs/DATABASE_SCHEMA.md (regenerate with: pnpm -s ora-db schema --markdown > docs/DATABASE_SCHEMA.md)', async () => {
-    const committed = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '../../../docs/DATABASE_SCHEMA.md'), 'utf8');
+    const committed = readFileSync(
+      join(dirname(fileURLToPath(import.meta.url)), '../../../docs/DATABASE_SCHEMA.md'),
+      'utf8',
+    );
     const r = await oraDb(['schema', '--markdown']);
     expect(r.code).toBe(0);
     expect(r.out).toBe(committed);
@@ -44,7 +47,11 @@ describe('ora-db diagnose locks', () => {
     const hash = contentHash(db);
     const r = await oraDb(['diagnose', 'locks', '--db', db, '--json']);
     expect(r.code).toBe(0);
-    expect(r.json()).toMatchObject({ status: 'ok', writeLock: { available: true }, checkpoint: { mode: 'PASSIVE', busy: false } });
+    expect(r.json()).toMatchObject({
+      status: 'ok',
+      writeLock: { available: true },
+      checkpoint: { mode: 'PASSIVE', busy: false },
+    });
     expect(contentHash(db)).toBe(hash);
   });
 
@@ -70,7 +77,9 @@ describe('ora-db diagnose locks', () => {
     createOraDatabase(db);
     const r = await oraDb(['diagnose', 'locks', '--db', db, '--wait-ms', '-1']);
     expect(r.code).toBe(2);
-    expect(r.logs[0]?.msg).toBe('invalid input: --wait-ms="-1": expected a whole number from 0 to 600000 (milliseconds)');
+    expect(r.logs[0]?.msg).toBe(
+      'invalid input: --wait-ms="-1": expected a whole number from 0 to 600000 (milliseconds)',
+    );
   });
 });
 
@@ -79,7 +88,11 @@ describe('ora-db diagnose fk', () => {
     createOraDatabase(db, 5);
     const raw = new Database(db);
     raw.pragma('foreign_keys = OFF');
-    raw.prepare("INSERT INTO shipped_items (ship_date, base_sku, quantity_shipped, order_number) VALUES ('2026-01-01', 'X', 1, 'SO-GONE')").run();
+    raw
+      .prepare(
+        "INSERT INTO shipped_items (ship_date, base_sku, quantity_shipped, order_number) VALUES ('2026-01-01', 'X', 1, 'SO-GONE')",
+      )
+      .run();
     raw.close();
     const r = await oraDb(['diagnose', 'fk', '--db', db, '--json']);
     expect(r.code).toBe(1);
@@ -104,17 +117,35 @@ describe('ora-db explain', () => {
   beforeEach(() => createOraDatabase(db, 300));
 
   it('shows the plan, time and rows of a query that uses an index', async () => {
-    const r = await oraDb(['explain', 'SELECT * FROM shipped_items WHERE order_number = ?', '--params', '["SO-0000001"]', '--db', db, '--json']);
+    const r = await oraDb([
+      'explain',
+      'SELECT * FROM shipped_items WHERE order_number = ?',
+      '--params',
+      '["SO-0000001"]',
+      '--db',
+      db,
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const result = r.json();
     expect(result.status).toBe('ok');
-    expect(result.plan[0].detail).toBe('SEARCH shipped_items USING INDEX idx_shipped_items_order_number (order_number=?)');
+    expect(result.plan[0].detail).toBe(
+      'SEARCH shipped_items USING INDEX idx_shipped_items_order_number (order_number=?)',
+    );
     expect(result.rows).toBeGreaterThan(0);
     expect(result.warnings).toEqual([]);
   });
 
   it('warns about a full scan of a large table', async () => {
-    const r = await oraDb(['explain', "SELECT * FROM shipped_items WHERE base_sku = 'SKU-0001'", '--db', db, '--large-table-rows', '100', '--json']);
+    const r = await oraDb([
+      'explain',
+      "SELECT * FROM shipped_items WHERE base_sku = 'SKU-0001'",
+      '--db',
+      db,
+      '--large-table-rows',
+      '100',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     expect(r.json().status).toBe('warn');
     expect(r.json().warnings[0]).toMatch(/^full scan of shipped_items \(\d+ rows\) without an index/);

@@ -54,7 +54,10 @@ export function seedInto(path: string, orders: number, seed = 1): void {
 export function snapshotDir(dir: string, options: { ignoreCompanions?: boolean } = {}): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of readdirSync(dir).sort()) {
-    if (options.ignoreCompanions && (name.endsWith('-shm') || (name.endsWith('-wal') && statSync(join(dir, name)).size === 0))) {
+    if (
+      options.ignoreCompanions &&
+      (name.endsWith('-shm') || (name.endsWith('-wal') && statSync(join(dir, name)).size === 0))
+    ) {
       continue;
     }
     const p = join(dir, name);
