@@ -1,9 +1,13 @@
 import { describeConfig, VERSION } from '@ora/core';
+import { backupJob } from '@ora/fn-backup/job';
+import { backupVerifyJob } from '@ora/fn-backup-verify/job';
 import { dailyMaintenanceJob } from '@ora/fn-daily-maintenance/job';
 import { healthCheckJob } from '@ora/fn-health-check/job';
 import { metricsJob } from '@ora/fn-metrics/job';
+import { restoreJob } from '@ora/fn-restore/job';
 import { weeklyVacuumJob } from '@ora/fn-weekly-vacuum/job';
 import type { AnyJob, Program } from '@ora/harness';
+import { backupListCommand, backupVerifyCommand, migrateCommand } from './commands/backup.js';
 import { diagnoseFkCommand, diagnoseLocksCommand, explainCommand } from './commands/diagnose.js';
 import { initCommand } from './commands/init.js';
 import { inventoryCommands } from './commands/inventory.js';
@@ -11,12 +15,23 @@ import { schemaCommand } from './commands/schema.js';
 import { seedCommand } from './commands/seed.js';
 
 /** The scheduled jobs, each also a bundle in functions/<job> (SPEC §2). */
-export const JOBS: readonly AnyJob[] = [healthCheckJob, dailyMaintenanceJob, weeklyVacuumJob, metricsJob];
+export const JOBS: readonly AnyJob[] = [
+  healthCheckJob,
+  dailyMaintenanceJob,
+  weeklyVacuumJob,
+  metricsJob,
+  backupJob,
+  backupVerifyJob,
+  restoreJob,
+];
 
 /** CLI-only commands: set-up and domain work. */
 export const COMMANDS: readonly AnyJob[] = [
   initCommand,
+  migrateCommand,
   seedCommand,
+  backupListCommand,
+  backupVerifyCommand,
   ...inventoryCommands,
   schemaCommand,
   diagnoseLocksCommand,

@@ -1,4 +1,26 @@
 // Public API of @ora/core, exported by name so bundles pull in only what they use.
+
+export {
+  applyRetention,
+  type BackupOptions,
+  type BackupReport,
+  createBackup,
+  type RetentionReport,
+} from './backup/backup.js';
+export { gunzipFile, gzipFileParallel, sha256File } from './backup/compress.js';
+export { backupSelectorField, isoTimeField } from './backup/fields.js';
+export {
+  BACKUP_ID_RE,
+  isVerified,
+  type ListedBackups,
+  listBackups,
+  type Manifest,
+  selectBackup,
+} from './backup/manifest.js';
+export { type RestoreOptions, type RestoreReport, restoreBackup } from './backup/restore.js';
+export { planRetention, type RetainedBackup, type RetentionPlan, type RetentionPolicy } from './backup/retention.js';
+export { type SnapshotMethod, snapshotDatabase } from './backup/snapshot.js';
+export { type VerifyResult, verifyBackup } from './backup/verify.js';
 export {
   CONFIG_VARIABLES,
   type Config,
@@ -32,6 +54,7 @@ export { type ExplainOptions, type ExplainResult, explainStatement } from './dia
 export { type ForeignKeyViolation, foreignKeyViolations } from './diagnostics/foreign-keys.js';
 export { diagnoseLocks, type FileHolder, type LockDiagnosis, processesHolding } from './diagnostics/locks.js';
 export {
+  BackupInvalidError,
   ConfigError,
   DatabaseCorruptError,
   DatabaseEmptyError,
@@ -48,6 +71,7 @@ export {
   NotADatabaseError,
   OraError,
   PragmaError,
+  RestoreFailedError,
   SchemaVersionError,
   TargetNotEmptyError,
   UnknownSkuError,

@@ -69,7 +69,10 @@ function addJobOptions(y: Argv, job: AnyJob): Argv {
 }
 
 function commandString(job: AnyJob, leaf: string): string {
-  return [leaf, ...(job.positional ?? []).map((p) => `<${p}>`)].join(' ');
+  const shape = job.event.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
+  // A positional whose schema accepts "absent" (optional or defaulted) is shown as [name].
+  const words = (job.positional ?? []).map((p) => (shape[p]?.safeParse(undefined).success ? `[${p}]` : `<${p}>`));
+  return [leaf, ...words].join(' ');
 }
 
 function buildParser(program: Program, select: (s: Selection) => void, container: boolean): Argv {
@@ -96,23 +99,35 @@ function buildParser(program: Program, select: (s: Selection) => void, container
   for (const job of program.jobs) {
     const [head, ...rest] = job.name.split(' ');
     if (rest.length === 0) {
+      if (program.jobs.some((j) => j.name.startsWith(`${job.name} `))) continue; // registered with its group
       parser.command(commandString(job, job.name), job.describe, (y) => addJobOptions(y, job), handler(job));
     } else {
       groups.set(head as string, [...(groups.get(head as string) ?? []), job]);
     }
   }
   for (const [head, jobs] of groups) {
-    parser.command(
-      `${head} <command>`,
-      `${head} commands: ${jobs.map((j) => j.name.split(' ')[1]).join(', ')}`,
-      (y) => {
-        for (const job of jobs) {
-          const leaf = job.name.split(' ').slice(1).join(' ');
-          y.command(commandString(job, leaf), job.describe, (yy) => addJobOptions(yy, job), handler(job));
-        }
-        return y.demandCommand(1, `name a ${head} command: ${jobs.map((j) => j.name.split(' ')[1]).join(', ')}`);
-      },
-    );
+    const names = jobs.map((j) => j.name.split(' ')[1]).join(', ');
+    const addSubcommands = (y: Argv) => {
+      for (const job of jobs) {
+        const leaf = job.name.split(' ').slice(1).join(' ');
+        y.command(commandString(job, leaf), job.describe, (yy) => addJobOptions(yy, job), handler(job));
+      }
+      return y;
+    };
+    const own = program.jobs.find((j) => j.name === head);
+    if (own) {
+      // A job that also heads a group (`backup`, `backup list`): its own flags, plus subcommands.
+      parser.command(
+        head,
+        `${own.describe} (subcommands: ${names})`,
+        (y) => addSubcommands(addJobOptions(y, own)),
+        handler(own),
+      );
+    } else {
+      parser.command(`${head} <command>`, `${head} commands: ${names}`, (y) =>
+        addSubcommands(y).demandCommand(1, `name a ${head} command: ${names}`),
+      );
+    }
   }
   parser.demandCommand(1, `name a command; run '${program.scriptName} --help' to list them`);
   if (program.epilogue) parser.epilogue(program.epilogue);

@@ -49,6 +49,11 @@ export interface JobDefinition<E extends z.ZodObject = z.ZodObject, O extends Jo
   schedule: string | null;
   /** Heavy jobs take the per-database job lock (SPEC §3). */
   heavy?: boolean;
+  /**
+   * The database whose job lock a heavy job takes; default the event's `db`. Null: no lock (a
+   * restore to a new path that no one else uses).
+   */
+  lockTarget?(event: z.output<E>): string | null;
   /** Event keys also accepted as positional arguments, in order. */
   positional?: readonly string[];
   /** Validates flags and `ORA_EVENT` alike; unknown keys are refused. */

@@ -86,7 +86,8 @@ export async function runJob(request: RunRequest): Promise<number> {
     logger.debug({ event: redactEvent(event) }, 'starting');
     if (pingUrl) await ping(pingUrl, 'start', logger);
     const progress = createProgress({ logger, stderr: io.stderr, tty: io.stderrIsTTY, label: job.name });
-    const lock = job.heavy && database ? takeJobLock(database, job.name, config.lockWaitMs, logger) : null;
+    const lockOn = job.heavy ? (job.lockTarget ? job.lockTarget(event) : database) : null;
+    const lock = lockOn ? takeJobLock(lockOn, job.name, config.lockWaitMs, logger) : null;
     let outcome: JobOutcome;
     try {
       outcome = await job.run(event, { config, logger, progress });

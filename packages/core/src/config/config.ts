@@ -20,6 +20,18 @@ export const CONFIG_VARIABLES = {
     describe: 'Where backups are written and read (flag: --backup-dir)',
     default: 'backups',
   },
+  ORA_BACKUP_KEEP_DAYS: {
+    key: 'keepDays',
+    schema: integerField(1, 36_500, 'days').default(30),
+    describe: 'backup retention: keep every backup this many days (guide: 30)',
+    default: '30',
+  },
+  ORA_BACKUP_KEEP_MONTHS: {
+    key: 'keepMonths',
+    schema: integerField(0, 1200, 'months').default(12),
+    describe: 'backup retention: then keep the last backup of each month for this many months',
+    default: '12',
+  },
   ORA_BUSY_TIMEOUT_MS: {
     key: 'busyTimeoutMs',
     schema: integerField(0, 600_000, 'milliseconds').default(8000),

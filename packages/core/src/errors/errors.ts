@@ -140,6 +140,18 @@ export class IoError extends OraError {
   }
 }
 
+/** A backup artifact fails its checksum, decompression or integrity check (exit 1). */
+export class BackupInvalidError extends OraError {
+  readonly code = 'BACKUP_INVALID';
+  readonly exitStatus = EXIT.problem;
+}
+
+/** A restore failed after touching the live database; the original was put back (exit 1). */
+export class RestoreFailedError extends OraError {
+  readonly code = 'RESTORE_FAILED';
+  readonly exitStatus = EXIT.problem;
+}
+
 /** Another heavy job holds the per-database job lock (exit 3). */
 export class LockHeldError extends OraError {
   readonly code = 'LOCK_HELD';

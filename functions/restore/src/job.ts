@@ -1,0 +1,74 @@
+import {
+  backupSelectorField,
+  booleanField,
+  InvalidInputError,
+  integerField,
+  isoTimeField,
+  restoreBackup,
+  selectBackup,
+  textField,
+} from '@ora/core';
+import { defineJob } from '@ora/harness';
+import { z } from 'zod';
+
+export const restoreEvent = z.object({
+  backup: backupSelectorField().optional().describe('Backup id or latest (default latest)'),
+  at: isoTimeField().optional().describe('Restore the newest verified backup taken at or before this time'),
+  db: textField('a database file path').describe('The live database to restore into'),
+  to: textField('a file path').optional().describe('Restore into this new path instead of the live database'),
+  backupDir: textField('a directory path').describe('Where the backups are'),
+  dryRun: booleanField().default(false).describe('Say what would be restored, change nothing'),
+  busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
+  maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+});
+
+function parseAt(at: string): Date {
+  return new Date(/T.*(Z|[+-]\d{2}:\d{2})$/.test(at) || !at.includes('T') ? at : `${at}Z`);
+}
+
+export const restoreJob = defineJob({
+  name: 'restore',
+  describe:
+    'Restore a verified backup (by id, latest, or --at time) into the live database through the SQLite backup API (safe with WAL files and open connections; a copy of the current database is kept first, and put back if anything fails), or --to a new path',
+  schedule: null,
+  heavy: true,
+  positional: ['backup'],
+  lockTarget: (e) => (e.to || e.dryRun ? null : e.db),
+  event: restoreEvent,
+  examples: [
+    ['$0 restore latest --db /data/ora.db', 'the newest verified backup, into the live database'],
+    ['$0 restore --at 2026-11-20T08:00:00Z --to /tmp/ora-nov20.db', 'as of a time, to a side file'],
+    ['$0 restore latest --dry-run', 'what would happen'],
+  ],
+  async run(e) {
+    if (e.at && e.backup) {
+      throw new InvalidInputError(`give a backup id or --at, not both (got '${e.backup}' and --at ${e.at})`);
+    }
+    const manifest = e.at
+      ? selectBackup(e.backupDir, { at: parseAt(e.at) })
+      : selectBackup(e.backupDir, { id: e.backup ?? 'latest' });
+    const target = e.to ?? e.db;
+    if (e.dryRun) {
+      return {
+        status: 'skipped' as const,
+        reason: `dry run: would restore ${manifest.id} (taken ${manifest.createdAt}) into ${target}${e.to ? ' (new file)' : ', keeping a copy of the current database first'}`,
+        backupId: manifest.id,
+        backupCreatedAt: manifest.createdAt,
+        target,
+      };
+    }
+    const report = await restoreBackup({
+      backupDir: e.backupDir,
+      manifest,
+      target,
+      toNewPath: e.to !== undefined,
+      busyTimeoutMs: e.busyTimeoutMs,
+      maxProblems: e.maxProblems,
+    });
+    return { status: 'ok' as const, backupCreatedAt: manifest.createdAt, ...report };
+  },
+  summarize: (r) =>
+    r.status === 'skipped'
+      ? `restore: skipped — ${r.reason}`
+      : `restore: ok — ${r.backupId} (taken ${r.backupCreatedAt}) restored into ${r.target}${r.preRestoreCopy ? `; the replaced database is kept as ${r.preRestoreCopy}` : ''}`,
+});

@@ -1,0 +1,228 @@
+import { renameSync, statSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { OraDatabase } from '../connection/connection.js';
+import { fileSizeOrZero } from '../connection/file-checks.js';
+import { DatabaseCorruptError } from '../errors/errors.js';
+import { quoteIdentifier, userTables } from '../metrics/table-stats.js';
+import { checkIntegrity, type IntegrityResult } from '../stats/integrity.js';
+import { VERSION } from '../version.js';
+import { gunzipFile, gzipFileParallel } from './compress.js';
+import { ensurePrivateDir, fsyncDir, ioError } from './files.js';
+import {
+  artifactFile,
+  deleteBackup,
+  isVerified,
+  listBackups,
+  type Manifest,
+  newBackupId,
+  removeStaleTemps,
+  writeManifest,
+} from './manifest.js';
+import { planRetention, type RetentionPolicy } from './retention.js';
+import { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
+
+export interface BackupOptions {
+  backupDir: string;
+  method: SnapshotMethod;
+  compressionLevel: number;
+  threads?: number;
+  maxProblems: number;
+  onProgress?: (phase: string, done: number, total: number) => void;
+}
+
+export interface BackupReport {
+  manifest: Manifest;
+  artifactPath: string;
+  snapshotMs: number;
+  integrityMs: number;
+  compressMs: number;
+  verifyMs: number;
+  removedTemps: string[];
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not there
+  }
+}
+
+/** Opens a snapshot or restored copy read-only with the toolkit's error translation. */
+export function openCopy(path: string): OraDatabase {
+  return new OraDatabase(path, new Database(path, { readonly: true, fileMustExist: true }), true, 0);
+}
+
+/** Row counts per table, recorded in the manifest and compared after a restore. */
+export function tableRowCounts(db: OraDatabase): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of userTables(db)) {
+    out[t] = db.run(
+      () =>
+        db.handle
+          .prepare(`SELECT count(*) FROM ${quoteIdentifier(t)}`)
+          .pluck()
+          .get() as number,
+    );
+  }
+  return out;
+}
+
+/**
+ * Takes a backup the way pgBackRest or restic would for SQLite (SPEC §2, §4 invariant 2):
+ * a consistent online snapshot (never a file copy), a full `integrity_check` of it, parallel gzip
+ * with SHA-256 checksums, a round-trip check of the artifact, and only then publication: the
+ * artifact and then its manifest are renamed into place and the directory fsynced. A backup is
+ * listed only once its manifest exists, so a run killed at any instant publishes nothing partial.
+ */
+export async function createBackup(db: OraDatabase, options: BackupOptions): Promise<BackupReport> {
+  const dir = resolve(options.backupDir);
+  ensurePrivateDir(dir);
+  const removedTemps = removeStaleTemps(dir);
+  const createdAt = new Date();
+  const id = newBackupId(createdAt);
+  const snapshotPath = join(dir, `.tmp-${id}.db`);
+  const artifactTemp = join(dir, `.tmp-${id}.db.gz`);
+  const checkPath = join(dir, `.tmp-${id}.check.db`);
+  const progress = options.onProgress ?? (() => {});
+  try {
+    const t0 = performance.now();
+    progress('snapshot', 0, 1);
+    try {
+      await snapshotDatabase(db, snapshotPath, options.method);
+    } catch (error) {
+      throw ioErrorIfFs(error, `writing the snapshot ${snapshotPath}`);
+    }
+    const snapshotMs = Math.round(performance.now() - t0);
+
+    const t1 = performance.now();
+    progress('integrity_check', 0, 1);
+    const snap = openCopy(snapshotPath);
+    let integrity: IntegrityResult;
+    let info: {
+      pageSize: number;
+      pageCount: number;
+      userVersion: number;
+      sqliteVersion: string;
+      tables: Record<string, number>;
+    };
+    try {
+      integrity = checkIntegrity(snap, { full: true, maxProblems: options.maxProblems });
+      info = {
+        pageSize: Number(snap.pragma('page_size')),
+        pageCount: Number(snap.pragma('page_count')),
+        userVersion: Number(snap.pragma('user_version')),
+        sqliteVersion: String(snap.handle.prepare('SELECT sqlite_version()').pluck().get()),
+        tables: tableRowCounts(snap),
+      };
+    } finally {
+      snap.close();
+    }
+    if (!integrity.ok) {
+      throw new DatabaseCorruptError(
+        `the snapshot of ${db.path} fails integrity_check (${integrity.problems[0] ?? 'unknown problem'}); the live database is damaged — nothing was published; run 'ora-db health-check --full' and see 'ora-db recover'`,
+        'DATABASE_CORRUPT',
+      );
+    }
+    const integrityMs = Math.round(performance.now() - t1);
+
+    const t2 = performance.now();
+    const snapshotBytes = statSync(snapshotPath).size;
+    let compressed: Awaited<ReturnType<typeof gzipFileParallel>>;
+    try {
+      compressed = await gzipFileParallel(snapshotPath, artifactTemp, {
+        level: options.compressionLevel,
+        ...(options.threads ? { threads: options.threads } : {}),
+        onProgress: (done) => progress('compress', done, snapshotBytes),
+      });
+    } catch (error) {
+      throw ioErrorIfFs(error, `writing the artifact ${artifactTemp}`);
+    }
+    const compressMs = Math.round(performance.now() - t2);
+
+    // Round trip: the artifact must decompress to exactly the snapshot that passed integrity_check.
+    const t3 = performance.now();
+    progress('verify', 0, 1);
+    let roundTrip: Awaited<ReturnType<typeof gunzipFile>>;
+    try {
+      roundTrip = await gunzipFile(artifactTemp, checkPath);
+    } catch (error) {
+      throw ioErrorIfFs(error, `checking the artifact ${artifactTemp}`);
+    } finally {
+      removeQuietly(checkPath);
+    }
+    if (roundTrip.outputSha256 !== compressed.inputSha256 || roundTrip.artifactSha256 !== compressed.outputSha256) {
+      throw new DatabaseCorruptError(
+        `the artifact ${artifactTemp} does not decompress to the snapshot; nothing was published — check the disk and retry`,
+        'DATABASE_CORRUPT',
+      );
+    }
+    const verifyMs = Math.round(performance.now() - t3);
+
+    const manifest: Manifest = {
+      formatVersion: 1,
+      id,
+      createdAt: createdAt.toISOString(),
+      tool: { name: 'ora-db', version: VERSION },
+      source: {
+        path: resolve(db.path),
+        fileBytes: fileSizeOrZero(db.path),
+        walBytes: fileSizeOrZero(`${db.path}-wal`),
+      },
+      snapshot: { method: options.method, bytes: snapshotBytes, sha256: compressed.inputSha256, ...info },
+      artifact: {
+        file: artifactFile(id),
+        bytes: compressed.outputBytes,
+        compression: 'gzip',
+        sha256: compressed.outputSha256,
+      },
+      integrity: { ok: true, mode: 'full', durationMs: integrity.durationMs },
+      lastVerification: null,
+    };
+    const artifactPath = join(dir, artifactFile(id));
+    try {
+      renameSync(artifactTemp, artifactPath);
+      fsyncDir(dir);
+    } catch (error) {
+      throw ioError(error, `publishing ${artifactPath}`);
+    }
+    writeManifest(dir, manifest);
+    return { manifest, artifactPath, snapshotMs, integrityMs, compressMs, verifyMs, removedTemps };
+  } catch (error) {
+    removeQuietly(artifactTemp);
+    throw error;
+  } finally {
+    removeQuietly(snapshotPath);
+    removeQuietly(`${snapshotPath}-journal`);
+  }
+}
+
+function ioErrorIfFs(error: unknown, what: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return ioError(error, what);
+  if (code === 'SQLITE_FULL') return ioError(Object.assign(new Error('disk full'), { code: 'ENOSPC' }), what);
+  return error;
+}
+
+export interface RetentionReport {
+  kept: { id: string; reason: string }[];
+  deleted: string[];
+  dryRun: boolean;
+}
+
+/** Applies the retention policy to `dir` (after a successful backup only). */
+export function applyRetention(dir: string, policy: RetentionPolicy, now: Date, dryRun: boolean): RetentionReport {
+  const { backups } = listBackups(dir);
+  const plan = planRetention(
+    backups.map((m) => ({ id: m.id, createdAt: m.createdAt, verified: isVerified(m) })),
+    now,
+    policy,
+  );
+  if (!dryRun) for (const b of plan.delete) deleteBackup(dir, b.id);
+  return {
+    kept: plan.keep.map((k) => ({ id: k.backup.id, reason: k.reason })),
+    deleted: plan.delete.map((b) => b.id),
+    dryRun,
+  };
+}

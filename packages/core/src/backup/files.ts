@@ -1,0 +1,74 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { IoError } from '../errors/errors.js';
+
+/** Translates a file-system error into the toolkit's I/O errors (disk full, permission, other). */
+export function ioError(error: unknown, what: string): IoError {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new IoError(`disk full while ${what}; free space and retry (nothing partial was published)`, 'DISK_FULL', {
+      cause: error,
+    });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new IoError(
+      `permission denied while ${what} (${code}); check the directory's owner and mode`,
+      'PERMISSION_DENIED',
+      {
+        cause: error,
+      },
+    );
+  }
+  return new IoError(`I/O error while ${what} (${code || (error as Error).message})`, 'IO_ERROR', { cause: error });
+}
+
+/** fsyncs a directory so a rename inside it survives a crash. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Creates `dir` (and parents) with mode 0700 when missing; refuses a path that is not a directory. */
+export function ensurePrivateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw ioError(error, `creating the backup directory ${dir}`);
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new IoError(
+      `backup directory ${dir} is not a directory; point --backup-dir / BACKUP_DIR at a directory`,
+      'IO_ERROR',
+    );
+  }
+}
+
+/** Writes `text` to `path` atomically and durably: exclusive temp file (0600), fsync, rename, fsync dir. */
+export function writeFileDurably(path: string, text: string, dir: string, tempName: string): void {
+  const temp = `${dir}/${tempName}`;
+  try {
+    const fd = openSync(temp, 'wx', 0o600);
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+    fsyncDir(dir);
+  } catch (error) {
+    throw ioError(error, `writing ${path}`);
+  }
+}

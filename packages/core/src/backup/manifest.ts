@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { InvalidInputError } from '../errors/errors.js';
+import { ioError, writeFileDurably } from './files.js';
+
+export const BACKUP_ID_RE = /^ora-\d{8}T\d{9}Z-[0-9a-f]{6}$/;
+
+/** A new backup id: sortable UTC time plus randomness, e.g. `ora-20261125T023500123Z-3fa9c1`. */
+export function newBackupId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:.]/g, '');
+  return `ora-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+const verificationSchema = z.object({ at: z.string(), ok: z.boolean(), detail: z.string() });
+
+export const manifestSchema = z.object({
+  formatVersion: z.literal(1),
+  id: z.string().regex(BACKUP_ID_RE),
+  createdAt: z.string(),
+  tool: z.object({ name: z.string(), version: z.string() }),
+  source: z.object({ path: z.string(), fileBytes: z.number(), walBytes: z.number() }),
+  snapshot: z.object({
+    method: z.string(),
+    bytes: z.number(),
+    sha256: z.string(),
+    pageSize: z.number(),
+    pageCount: z.number(),
+    userVersion: z.number(),
+    sqliteVersion: z.string(),
+    tables: z.record(z.string(), z.number()),
+  }),
+  artifact: z.object({ file: z.string(), bytes: z.number(), compression: z.literal('gzip'), sha256: z.string() }),
+  integrity: z.object({ ok: z.boolean(), mode: z.literal('full'), durationMs: z.number() }),
+  lastVerification: verificationSchema.nullable(),
+});
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export const manifestFile = (id: string) => `${id}.json`;
+export const artifactFile = (id: string) => `${id}.db.gz`;
+
+/** Whether the backup counts as verified: its integrity check passed and no later verify failed. */
+export function isVerified(m: Manifest): boolean {
+  return m.integrity.ok && (m.lastVerification === null || m.lastVerification.ok);
+}
+
+export interface ListedBackups {
+  backups: Manifest[];
+  /** Manifests that could not be read (named, never silently ignored). */
+  unreadable: { file: string; problem: string }[];
+}
+
+/**
+ * The published backups in `dir`, oldest first. A backup is published when its manifest exists;
+ * an artifact without a manifest is an unfinished run and is not listed.
+ */
+export function listBackups(dir: string): ListedBackups {
+  if (!existsSync(dir)) return { backups: [], unreadable: [] };
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    throw ioError(error, `listing the backup directory ${dir}`);
+  }
+  const backups: Manifest[] = [];
+  const unreadable: ListedBackups['unreadable'] = [];
+  for (const name of names.sort()) {
+    if (!name.endsWith('.json') || !BACKUP_ID_RE.test(name.slice(0, -5))) continue;
+    try {
+      const parsed = manifestSchema.safeParse(JSON.parse(readFileSync(join(dir, name), 'utf8')));
+      if (parsed.success && parsed.data.id === name.slice(0, -5)) backups.push(parsed.data);
+      else unreadable.push({ file: name, problem: 'manifest does not match its schema' });
+    } catch (error) {
+      unreadable.push({ file: name, problem: (error as Error).message });
+    }
+  }
+  backups.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  return { backups, unreadable };
+}
+
+/**
+ * Resolves `id`, `latest`, or `--at` (the newest verified backup created at or before a time).
+ * An id is checked against the id format first, so it can never name a path outside `dir`.
+ */
+export function selectBackup(dir: string, selector: { id?: string; at?: Date }): Manifest {
+  const { backups } = listBackups(dir);
+  if (selector.at) {
+    const at = selector.at.getTime();
+    const pick = [...backups].reverse().find((b) => isVerified(b) && Date.parse(b.createdAt) <= at);
+    if (!pick) {
+      throw new InvalidInputError(
+        `no verified backup at or before ${selector.at.toISOString()} in ${dir}; list them with 'ora-db backup list'`,
+      );
+    }
+    return pick;
+  }
+  const id = selector.id ?? 'latest';
+  if (id === 'latest') {
+    const pick = [...backups].reverse().find(isVerified);
+    if (!pick) throw new InvalidInputError(`no verified backup in ${dir}; take one with 'ora-db backup'`);
+    return pick;
+  }
+  if (!BACKUP_ID_RE.test(id)) {
+    throw new InvalidInputError(`'${id}' is not a backup id (like ora-20261125T023500123Z-3fa9c1) or 'latest'`);
+  }
+  const found = backups.find((b) => b.id === id);
+  if (!found) throw new InvalidInputError(`backup ${id} not found in ${dir}; list them with 'ora-db backup list'`);
+  return found;
+}
+
+export function writeManifest(dir: string, manifest: Manifest): void {
+  writeFileDurably(
+    join(dir, manifestFile(manifest.id)),
+    `${JSON.stringify(manifest, null, 2)}\n`,
+    dir,
+    `.tmp-${manifest.id}.json`,
+  );
+}
+
+/** Deletes a backup: manifest first (so it is never listed without its artifact), then the artifact. */
+export function deleteBackup(dir: string, id: string): void {
+  for (const file of [manifestFile(id), artifactFile(id)]) {
+    try {
+      unlinkSync(join(dir, file));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(error, `deleting ${file}`);
+    }
+  }
+}
+
+/**
+ * Removes temp files of runs that died. Only files untouched for `minAgeMs` go: a backup of
+ * another database sharing this directory may be writing its own temp files right now.
+ */
+export function removeStaleTemps(dir: string, minAgeMs = 10 * 60 * 1000): string[] {
+  if (!existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith('.tmp-')) continue;
+    const path = join(dir, name);
+    try {
+      const s = statSync(path);
+      if (s.isFile() && Date.now() - s.mtimeMs >= minAgeMs) {
+        unlinkSync(path);
+        removed.push(name);
+      }
+    } catch {
+      // already gone
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,71 @@
+import { existsSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { checkIntegrity } from '../stats/integrity.js';
+import { openCopy, tableRowCounts } from './backup.js';
+import { gunzipFile } from './compress.js';
+import { type Manifest, writeManifest } from './manifest.js';
+
+export interface VerifyResult {
+  id: string;
+  ok: boolean;
+  checksumOk: boolean;
+  integrityOk: boolean;
+  /** What failed, in one line, or `ok`. */
+  detail: string;
+  durationMs: number;
+}
+
+/**
+ * The guide's "test restores monthly", without touching anything live: re-reads the artifact,
+ * checks its SHA-256 against the manifest, decompresses it to a temp file in the backup directory,
+ * runs `integrity_check`, and compares schema version and row counts with the manifest. The
+ * outcome is recorded in the manifest (`lastVerification`), so `list` and restore know it.
+ */
+export async function verifyBackup(backupDir: string, manifest: Manifest, maxProblems: number): Promise<VerifyResult> {
+  const dir = resolve(backupDir);
+  const started = performance.now();
+  const temp = join(dir, `.tmp-verify-${manifest.id}.db`);
+  const artifact = join(dir, manifest.artifact.file);
+  let checksumOk = false;
+  let integrityOk = false;
+  let detail = 'ok';
+  try {
+    if (!existsSync(artifact)) {
+      detail = `artifact ${manifest.artifact.file} is missing`;
+    } else {
+      let sums: Awaited<ReturnType<typeof gunzipFile>> | null = null;
+      try {
+        sums = await gunzipFile(artifact, temp);
+      } catch (error) {
+        detail = `artifact does not decompress (${(error as Error).message}): truncated or damaged`;
+      }
+      if (sums) {
+        checksumOk = sums.artifactSha256 === manifest.artifact.sha256 && sums.outputSha256 === manifest.snapshot.sha256;
+        if (!checksumOk) {
+          detail = 'SHA-256 does not match the manifest: the artifact was changed or damaged';
+        } else {
+          const copy = openCopy(temp);
+          try {
+            const integrity = checkIntegrity(copy, { full: true, maxProblems });
+            integrityOk = integrity.ok;
+            if (!integrity.ok) detail = `integrity_check failed: ${integrity.problems[0] ?? ''}`;
+            else {
+              const counts = tableRowCounts(copy);
+              if (JSON.stringify(counts) !== JSON.stringify(manifest.snapshot.tables)) {
+                integrityOk = false;
+                detail = 'row counts differ from the manifest';
+              }
+            }
+          } finally {
+            copy.close();
+          }
+        }
+      }
+    }
+  } finally {
+    if (existsSync(temp)) unlinkSync(temp);
+  }
+  const ok = checksumOk && integrityOk;
+  writeManifest(dir, { ...manifest, lastVerification: { at: new Date().toISOString(), ok, detail } });
+  return { id: manifest.id, ok, checksumOk, integrityOk, detail, durationMs: Math.round(performance.now() - started) };
+}
