@@ -21,6 +21,7 @@ export const backupVerifyJob = defineJob({
   describe:
     "The guide's 'test restores monthly' as a job: re-reads stored backups, checks their SHA-256, decompresses them to a temp file and runs integrity_check; touches nothing live. Exit 1 if any fails",
   schedule: '0 5 1 * *',
+  positional: ['which'],
   event: backupVerifyEvent,
   examples: [
     ['$0 backup verify all', 'every stored backup'],

@@ -61,7 +61,7 @@ export const backupListCommand = defineJob({
 });
 
 /** `ora-db backup verify [which]`: the backup-verify job under the backup command. */
-export const backupVerifyCommand = { ...backupVerifyJob, name: 'backup verify', positional: ['which'] as const };
+export const backupVerifyCommand = { ...backupVerifyJob, name: 'backup verify' };
 
 export const migrateCommand = defineJob({
   name: 'migrate',

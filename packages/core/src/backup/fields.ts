@@ -20,8 +20,16 @@ export function isoTimeField() {
     z
       .string({ error: message })
       .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/, { error: message })
-      .refine((s) => !Number.isNaN(Date.parse(/T.*(Z|[+-]\d{2}:\d{2})$/.test(s) || !s.includes('T') ? s : `${s}Z`)), {
-        error: message,
-      }),
+      .refine(
+        (s) => {
+          // Date.parse rolls 2026-02-30 over to March: require the calendar date to survive.
+          const d = new Date(/T.*(Z|[+-]\d{2}:\d{2})$/.test(s) || !s.includes('T') ? s : `${s}Z`);
+          if (Number.isNaN(d.getTime())) return false;
+          const day = s.slice(0, 10);
+          const check = new Date(`${day}T00:00:00Z`);
+          return !Number.isNaN(check.getTime()) && check.toISOString().slice(0, 10) === day;
+        },
+        { error: message },
+      ),
   );
 }

@@ -136,8 +136,12 @@ export function deleteBackup(dir: string, id: string): void {
 export function removeStaleTemps(dir: string, minAgeMs = 10 * 60 * 1000): string[] {
   if (!existsSync(dir)) return [];
   const removed: string[] = [];
-  for (const name of readdirSync(dir)) {
-    if (!name.startsWith('.tmp-')) continue;
+  const names = readdirSync(dir);
+  for (const name of names) {
+    // Temp files, and artifacts whose manifest never got published (the run died in between).
+    const orphan =
+      name.endsWith('.db.gz') && BACKUP_ID_RE.test(name.slice(0, -6)) && !names.includes(`${name.slice(0, -6)}.json`);
+    if (!name.startsWith('.tmp-') && !orphan) continue;
     const path = join(dir, name);
     try {
       const s = statSync(path);

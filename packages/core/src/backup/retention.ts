@@ -26,8 +26,8 @@ function monthKey(d: Date): string {
  * Decides which backups to keep (pure: no I/O, so it is property-tested over generated dates):
  *
  * - every backup younger than `keepDays` days;
- * - for each of the `keepMonths` most recent calendar months (UTC) before that, the newest backup
- *   of the month;
+ * - for the current calendar month (UTC) and each of the `keepMonths` months before it, the
+ *   newest backup of that month older than `keepDays`;
  * - always the newest verified backup, whatever its age (SPEC §4, invariant 3);
  * - backups dated in the future (clock skew) are kept, never deleted on a guess.
  */
@@ -56,7 +56,7 @@ export function planRetention<B extends RetainedBackup>(
     const d = new Date(t);
     const month = monthKey(d);
     const age = nowMonth - (d.getUTCFullYear() * 12 + d.getUTCMonth());
-    if (age < policy.keepMonths && !monthsSeen.has(month)) {
+    if (age <= policy.keepMonths && !monthsSeen.has(month)) {
       monthsSeen.add(month);
       if (!keep.has(b.id)) keep.set(b.id, `last backup of ${month}`);
     }
