@@ -93,8 +93,11 @@ async function copyPagesInto(sourcePath: string, target: OraDatabase): Promise<v
       try {
         // One step: every page in one transaction on the target, so readers of the live database
         // see either the old content or the restored content, never a mix.
-        await source.backup(target.path, { progress: () => 2_147_483_647 });
-        return;
+        const result = await source.backup(target.path, { progress: () => 2_147_483_647 });
+        // better-sqlite3 reports a backup whose first step met SQLITE_BUSY as finished with
+        // totalPages 0: nothing was copied. Treat it as busy.
+        if (result.totalPages > 0) return;
+        throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
       } catch (error) {
         const code = (error as { code?: string }).code ?? '';
         if (!/^SQLITE_(BUSY|LOCKED)/.test(code) || Date.now() >= deadline) {

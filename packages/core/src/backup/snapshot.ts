@@ -22,7 +22,8 @@ export async function snapshotDatabase(db: OraDatabase, dest: string, method: Sn
   }
   try {
     // progress() returns how many pages the next step copies: everything, so there is one step.
-    await db.handle.backup(dest, { progress: () => 2_147_483_647 });
+    const result = await db.handle.backup(dest, { progress: () => 2_147_483_647 });
+    if (result.totalPages === 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
   } catch (error) {
     throw translateSqliteError(error, db.path, db.busyTimeoutMs);
   }

@@ -1,0 +1,151 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleRunner, bundleRunnerAsync, contentHash, createOraDatabase, holdLock, tempDir } from '@ora/testkit';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const require = createRequire(import.meta.url);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const restore = bundleRunner(root);
+const restoreAsync = bundleRunnerAsync(root);
+const backup = bundleRunner(join(root, '../backup'));
+
+let t: ReturnType<typeof tempDir>;
+let db: string;
+let dir: string;
+beforeEach(() => {
+  t = tempDir();
+  db = t.path('ora.db');
+  dir = t.path('backups');
+});
+afterEach(() => t.cleanup());
+
+const count = (path: string, table = 'workflows') => {
+  const raw = new Database(path, { readonly: true });
+  try {
+    return raw.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+  } finally {
+    raw.close();
+  }
+};
+
+function addWorkflows(path: string, n: number, prefix: string): void {
+  const raw = new Database(path);
+  const insert = raw.prepare("INSERT INTO workflows (name, status) VALUES (?, 'ok')");
+  raw.transaction(() => {
+    for (let i = 0; i < n; i++) insert.run(`${prefix}-${i}`);
+  })();
+  raw.close();
+}
+
+/** Leaves committed rows only in the -wal, as a process killed before its checkpoint would. */
+async function leaveWalBehind(path: string, n: number): Promise<void> {
+  const script = `
+    const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+    const db = new Database(${JSON.stringify(path)});
+    db.pragma('wal_autocheckpoint = 0');
+    const ins = db.prepare("INSERT INTO workflows (name, status) VALUES (?, 'wal')");
+    db.transaction(() => { for (let i = 0; i < ${n}; i++) ins.run('wal-' + i); })();
+    process.stdout.write('done\\n');
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((r) => child.stdout.on('data', (d) => String(d).includes('done') && r()));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+}
+
+describe('restore into the live database', () => {
+  it('restores the backup exactly, keeping the replaced database (with its WAL content) as a copy', async () => {
+    createOraDatabase(db, 200);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    const backedUp = contentHash(db);
+    addWorkflows(db, 5, 'after-backup');
+    await leaveWalBehind(db, 7);
+    expect(statSync(`${db}-wal`).size).toBeGreaterThan(0);
+    const r = restore([id, '--db', db, '--backup-dir', dir, '--json']);
+    expect(r.code).toBe(0);
+    const result = r.json();
+    expect(result).toMatchObject({ status: 'ok', mode: 'live', backupId: id });
+    expect(contentHash(db)).toBe(backedUp);
+    // The copy holds what was replaced: the 5 later rows and the 7 that were only in the WAL.
+    expect(count(result.preRestoreCopy)).toBe(count(db) + 12);
+    expect(statSync(result.preRestoreCopy).mode & 0o777).toBe(0o600);
+    expect(new Database(db, { readonly: true }).pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+
+  it('is seen consistently by a process that keeps the database open', async () => {
+    createOraDatabase(db, 100);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    addWorkflows(db, 50, 'later');
+    const expected = count(db) - 50;
+    const script = `
+      const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+      const db = new Database(${JSON.stringify(db)});
+      const q = db.prepare('SELECT count(*) FROM workflows').pluck();
+      process.stdout.write('before ' + q.get() + '\\n');
+      process.stdin.on('data', () => { process.stdout.write('after ' + q.get() + ' ' + db.pragma('integrity_check', { simple: true }) + '\\n'); });`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    while (!out.includes('before')) await new Promise((r) => setTimeout(r, 10));
+    const r = await restoreAsync([id, '--db', db, '--backup-dir', dir]);
+    expect(r.code).toBe(0);
+    child.stdin.write('x\n');
+    while (!out.includes('after')) await new Promise((r) => setTimeout(r, 10));
+    child.kill();
+    expect(out).toContain(`before ${expected + 50}`);
+    expect(out).toContain(`after ${expected} ok`);
+  });
+
+  it('refuses (exit 3) while another process holds a write transaction, changing nothing', async () => {
+    createOraDatabase(db, 50);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    addWorkflows(db, 3, 'x');
+    const hash = contentHash(db);
+    const holder = await holdLock(db, 'write');
+    try {
+      const r = await restoreAsync([id, '--db', db, '--backup-dir', dir, '--busy-timeout-ms', '300']);
+      if (r.code !== 3) console.log(r.stderr);
+      expect(r.code).toBe(3);
+      expect(r.logs.at(-1)?.code).toBe('DATABASE_LOCKED');
+      expect(r.logs.at(-1)?.msg).toMatch(/the restore was refused and the live database was not changed$/);
+    } finally {
+      await holder.release();
+    }
+    expect(contentHash(db)).toBe(hash);
+  });
+});
+
+describe('restore to a new path', () => {
+  it('refuses when a stale -wal lies beside the target, and when the target exists', () => {
+    createOraDatabase(db, 20);
+    expect(backup(['--db', db, '--backup-dir', dir]).code).toBe(0);
+    const to = t.path('new.db');
+    writeFileSync(`${to}-wal`, Buffer.alloc(4096, 7));
+    const r = restore(['latest', '--db', db, '--backup-dir', dir, '--to', to]);
+    expect(r.code).toBe(3);
+    expect(r.logs.at(-1)?.msg).toBe(
+      `refusing to restore to ${to}: a stale new.db-wal lies beside it and SQLite would replay it over the restored data; move it away first`,
+    );
+    expect(existsSync(to)).toBe(false);
+    const exists = restore(['latest', '--db', db, '--backup-dir', dir, '--to', db]);
+    expect(exists.code).toBe(3);
+    expect(exists.logs.at(-1)?.msg).toMatch(/already exists; restore to a new path/);
+  });
+
+  it('works when the live database is gone (disaster recovery), without creating a lock beside it', () => {
+    createOraDatabase(db, 20);
+    expect(backup(['--db', db, '--backup-dir', dir]).code).toBe(0);
+    const hash = contentHash(db);
+    const to = t.path('recovered.db');
+    const r = restore(['latest', '--db', t.path('gone.db'), '--backup-dir', dir, '--to', to]);
+    expect(r.code).toBe(0);
+    expect(contentHash(to)).toBe(hash);
+    expect(readdirSync(t.dir).filter((f) => f.startsWith('gone.db'))).toEqual([]);
+  });
+});

@@ -1,0 +1,90 @@
+import { readdirSync } from 'node:fs';
+import { runProgram } from '@ora/harness';
+import { contentHash, createOraDatabase, tempDir } from '@ora/testkit';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { program } from '../src/index.js';
+import { captureIo } from './capture.js';
+
+let t: ReturnType<typeof tempDir>;
+let db: string;
+let dir: string;
+beforeEach(() => {
+  t = tempDir();
+  db = t.path('ora.db');
+  dir = t.path('backups');
+});
+afterEach(() => t.cleanup());
+
+async function oraDb(args: string[]) {
+  const io = captureIo();
+  const code = await runProgram(program, args, io);
+  const logs = io
+    .err()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { msg: string; code?: string });
+  return { code, out: io.out(), logs, json: () => JSON.parse(io.out()) };
+}
+
+describe('ora-db backup list / verify', () => {
+  it('lists backups with id, time, size and verified, and verifies them', async () => {
+    createOraDatabase(db, 30);
+    expect((await oraDb(['backup', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    expect((await oraDb(['backup', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    const list = await oraDb(['backup', 'list', '--backup-dir', dir, '--json']);
+    expect(list.code).toBe(0);
+    expect(list.json().count).toBe(2);
+    expect(list.json().backups[0]).toMatchObject({ verified: true, lastVerification: null });
+    const verify = await oraDb(['backup', 'verify', 'latest', '--backup-dir', dir, '--json']);
+    expect(verify.code).toBe(0);
+    expect(verify.json()).toMatchObject({ status: 'ok', verified: 1, failed: 0 });
+    const after = await oraDb(['backup', 'list', '--backup-dir', dir, '--json']);
+    expect(after.json().backups[1].lastVerification).toMatchObject({ ok: true, detail: 'ok' });
+    const bad = await oraDb(['backup', 'verify', 'nope', '--backup-dir', dir]);
+    expect(bad.code).toBe(2);
+    expect(bad.logs[0]?.msg).toMatch(/^invalid input: --which="nope": expected a backup id/);
+  });
+
+  it('lists an empty or missing directory as no backups', async () => {
+    const r = await oraDb(['backup', 'list', '--backup-dir', dir, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json().count).toBe(0);
+  });
+});
+
+describe('ora-db migrate', () => {
+  it('takes a verified backup first and names it; restoring that backup rolls the migration back', async () => {
+    const raw = new Database(db);
+    raw.exec("CREATE TABLE legacy_notes (note TEXT); INSERT INTO legacy_notes VALUES ('kept by rollback');");
+    raw.pragma('journal_mode = WAL');
+    raw.close();
+    const before = contentHash(db);
+    const r = await oraDb(['migrate', '--db', db, '--backup-dir', dir, '--json']);
+    expect(r.code).toBe(0);
+    const result = r.json();
+    expect(result).toMatchObject({ status: 'ok', fromVersion: 0, toVersion: 1 });
+    expect(result.backupId).toMatch(/^ora-/);
+    expect(result.rollback).toBe(`ora-db restore ${result.backupId} --db ${db} --backup-dir ${dir}`);
+    expect(readdirSync(dir)).toContain(`${result.backupId}.json`);
+    const again = await oraDb(['migrate', '--db', db, '--backup-dir', dir, '--json']);
+    expect(again.json()).toMatchObject({ status: 'skipped', reason: 'schema already at version 1' });
+    const back = await oraDb(['restore', result.backupId, '--db', db, '--backup-dir', dir]);
+    expect(back.code).toBe(0);
+    const check = new Database(db, { readonly: true });
+    expect(check.pragma('user_version', { simple: true })).toBe(0);
+    check.close();
+    expect(contentHash(db)).toBe(before);
+  });
+
+  it('refuses a database newer than the code with exit 3, taking no backup', async () => {
+    createOraDatabase(db);
+    const raw = new Database(db);
+    raw.pragma('user_version = 99');
+    raw.close();
+    const r = await oraDb(['migrate', '--db', db, '--backup-dir', dir]);
+    expect(r.code).toBe(3);
+    expect(r.logs.at(-1)?.code).toBe('SCHEMA_TOO_NEW');
+    expect(readdirSync(t.dir)).not.toContain('backups');
+  });
+});
