@@ -23,12 +23,17 @@ const steps = [
     ['explain', 'SELECT * FROM shipped_items WHERE ship_date > ?', '--params', '["2026-01-01"]'],
     [0],
   ],
+  ['Backup: snapshot, integrity_check, gzip, checksum, manifest, retention', ['backup'], [0]],
+  ['The stored backups', ['backup', 'list'], [0]],
+  ['Restore drill of the newest backup (touches nothing live)', ['backup', 'verify', 'latest'], [0]],
+  ['What a restore of the newest backup would do', ['restore', 'latest', '--dry-run'], [0]],
+  ['Migrations (backup first when any are pending)', ['migrate'], [0]],
   ['Low-stock alert (first 5)', ['inventory', 'low-stock', '--limit', '5'], [0]],
   ['Record a shipment', ['inventory', 'ship', 'SKU-0001', '1'], [0]],
   ['A bad input is refused with exit 2 and one line', ['inventory', 'ship', 'NO-SUCH-SKU', '1'], [2]],
 ];
 
-const env = { ...process.env, DATABASE_PATH: db, ORA_LOG_LEVEL: process.env.ORA_LOG_LEVEL ?? 'warn' };
+const env = { ...process.env, DATABASE_PATH: db, BACKUP_DIR: join(root, '.demo/backups'), ORA_LOG_LEVEL: process.env.ORA_LOG_LEVEL ?? 'warn' };
 function oraDb(args) {
   return spawnSync(process.execPath, ['--enable-source-maps', cli, ...args], { env, stdio: 'inherit' }).status;
 }
