@@ -33,7 +33,12 @@ const steps = [
   ['A bad input is refused with exit 2 and one line', ['inventory', 'ship', 'NO-SUCH-SKU', '1'], [2]],
 ];
 
-const env = { ...process.env, DATABASE_PATH: db, BACKUP_DIR: join(root, '.demo/backups'), ORA_LOG_LEVEL: process.env.ORA_LOG_LEVEL ?? 'warn' };
+const env = {
+  ...process.env,
+  DATABASE_PATH: db,
+  BACKUP_DIR: join(root, '.demo/backups'),
+  ORA_LOG_LEVEL: process.env.ORA_LOG_LEVEL ?? 'warn',
+};
 function oraDb(args) {
   return spawnSync(process.execPath, ['--enable-source-maps', cli, ...args], { env, stdio: 'inherit' }).status;
 }
