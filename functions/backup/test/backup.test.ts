@@ -135,7 +135,8 @@ describe('damaged backups', () => {
       'tampered',
       (p: string) => {
         const b = readFileSync(p);
-        b[Math.floor(b.length / 2)] ^= 0xff;
+        const i = Math.floor(b.length / 2);
+        b.writeUInt8(b.readUInt8(i) ^ 0xff, i);
         writeFileSync(p, b);
       },
     ],
