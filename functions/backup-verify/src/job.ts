@@ -1,9 +1,9 @@
 import {
   backupSelectorField,
+  backupStoreFields,
   integerField,
-  listBackups,
-  selectBackup,
-  textField,
+  openBackupStore,
+  pickBackup,
   type VerifyResult,
   verifyBackup,
 } from '@ora/core';
@@ -12,7 +12,7 @@ import { z } from 'zod';
 
 export const backupVerifyEvent = z.object({
   which: backupSelectorField(['all']).default('all').describe('A backup id, latest, or all'),
-  backupDir: textField('a directory path').describe('Where the backups are'),
+  ...backupStoreFields(),
   maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
 });
 
@@ -28,16 +28,18 @@ export const backupVerifyJob = defineJob({
     ['$0 backup verify latest', 'the newest one'],
   ],
   async run(e, { progress }) {
-    const targets = e.which === 'all' ? listBackups(e.backupDir).backups : [selectBackup(e.backupDir, { id: e.which })];
+    const store = openBackupStore(e);
+    const { backups } = await store.list();
+    const targets = e.which === 'all' ? backups : [pickBackup(backups, store.location, { id: e.which })];
     const results: VerifyResult[] = [];
     for (const [i, manifest] of targets.entries()) {
       progress.update(i, targets.length, 'backups');
-      results.push(await verifyBackup(e.backupDir, manifest, e.maxProblems));
+      results.push(await verifyBackup(store, manifest, e.maxProblems));
     }
     const failed = results.filter((r) => !r.ok);
     return {
       status: failed.length > 0 ? ('failed' as const) : targets.length === 0 ? ('skipped' as const) : ('ok' as const),
-      backupDir: e.backupDir,
+      backupDir: store.location,
       verified: results.length,
       failed: failed.length,
       results,

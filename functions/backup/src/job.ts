@@ -1,11 +1,12 @@
 import {
   applyRetention,
+  backupStoreFields,
   booleanField,
   choiceField,
   createBackup,
   integerField,
   isVerified,
-  listBackups,
+  openBackupStore,
   openDatabase,
   planRetention,
   textField,
@@ -15,7 +16,7 @@ import { z } from 'zod';
 
 export const backupEvent = z.object({
   db: textField('a database file path').describe('SQLite database file to back up'),
-  backupDir: textField('a directory path').describe('Where backups go (one directory per database)'),
+  ...backupStoreFields(),
   method: choiceField(['vacuum-into', 'backup-api'] as const)
     .default('vacuum-into')
     .describe('Snapshot method: VACUUM INTO (compact) or the online backup API in one step'),
@@ -46,7 +47,7 @@ export const backupJob = defineJob({
   async run(e, { progress, logger }) {
     const policy = { keepDays: e.keepDays, keepMonths: e.keepMonths };
     if (e.dryRun) {
-      const { backups } = listBackups(e.backupDir);
+      const { backups } = await openBackupStore(e).list();
       const plan = planRetention(
         backups.map((m) => ({ id: m.id, createdAt: m.createdAt, verified: isVerified(m) })),
         new Date(),
@@ -55,7 +56,7 @@ export const backupJob = defineJob({
       return {
         status: 'skipped' as const,
         reason: 'dry run: no backup taken, nothing deleted',
-        backupDir: e.backupDir,
+        backupDir: openBackupStore(e).location,
         retention: {
           dryRun: true,
           kept: plan.keep.map((k) => ({ id: k.backup.id, reason: k.reason })),
@@ -63,12 +64,13 @@ export const backupJob = defineJob({
         },
       };
     }
+    const store = openBackupStore(e);
     // Read-only: a backup never writes to the database it copies.
     const db = openDatabase(e.db, { readonly: true, busyTimeoutMs: e.busyTimeoutMs });
     let report: Awaited<ReturnType<typeof createBackup>>;
     try {
       report = await createBackup(db, {
-        backupDir: e.backupDir,
+        store,
         method: e.method,
         compressionLevel: e.compressionLevel,
         maxProblems: e.maxProblems,
@@ -84,7 +86,7 @@ export const backupJob = defineJob({
       );
     }
     // Retention only after a backup that succeeded and verified (SPEC §4, invariant 3).
-    const retention = applyRetention(e.backupDir, policy, new Date(), false);
+    const retention = await applyRetention(store, policy, new Date(), false);
     const m = report.manifest;
     return {
       status: 'ok' as const,

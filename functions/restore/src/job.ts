@@ -1,11 +1,13 @@
 import {
   backupSelectorField,
+  backupStoreFields,
   booleanField,
   InvalidInputError,
   integerField,
   isoTimeField,
+  openBackupStore,
+  pickBackup,
   restoreBackup,
-  selectBackup,
   textField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
@@ -16,7 +18,7 @@ export const restoreEvent = z.object({
   at: isoTimeField().optional().describe('Restore the newest verified backup taken at or before this time'),
   db: textField('a database file path').describe('The live database to restore into'),
   to: textField('a file path').optional().describe('Restore into this new path instead of the live database'),
-  backupDir: textField('a directory path').describe('Where the backups are'),
+  ...backupStoreFields(),
   dryRun: booleanField().default(false).describe('Say what would be restored, change nothing'),
   busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
   maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
@@ -44,9 +46,11 @@ export const restoreJob = defineJob({
     if (e.at && e.backup) {
       throw new InvalidInputError(`give a backup id or --at, not both (got '${e.backup}' and --at ${e.at})`);
     }
+    const store = openBackupStore(e);
+    const { backups } = await store.list();
     const manifest = e.at
-      ? selectBackup(e.backupDir, { at: parseAt(e.at) })
-      : selectBackup(e.backupDir, { id: e.backup ?? 'latest' });
+      ? pickBackup(backups, store.location, { at: parseAt(e.at) })
+      : pickBackup(backups, store.location, { id: e.backup ?? 'latest' });
     const target = e.to ?? e.db;
     if (e.dryRun) {
       return {
@@ -58,7 +62,7 @@ export const restoreJob = defineJob({
       };
     }
     const report = await restoreBackup({
-      backupDir: e.backupDir,
+      store,
       manifest,
       target,
       toNewPath: e.to !== undefined,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { processIo, runProgram } from '@ora/harness';
+import { processIo, routeProcessWarnings, runProgram } from '@ora/harness';
 import { program } from './program.js';
 
+routeProcessWarnings();
 process.exitCode = await runProgram(program, process.argv.slice(2), processIo());

@@ -8,18 +8,20 @@ export {
   type RetentionReport,
 } from './backup/backup.js';
 export { gunzipFile, gzipFileParallel, sha256File } from './backup/compress.js';
-export { backupSelectorField, isoTimeField } from './backup/fields.js';
+export { backupSelectorField, backupStoreFields, isoTimeField } from './backup/fields.js';
 export {
   BACKUP_ID_RE,
   isVerified,
   type ListedBackups,
   listBackups,
   type Manifest,
-  selectBackup,
+  pickBackup,
 } from './backup/manifest.js';
+export { openBackupStore } from './backup/open-store.js';
 export { type RestoreOptions, type RestoreReport, restoreBackup } from './backup/restore.js';
 export { planRetention, type RetainedBackup, type RetentionPlan, type RetentionPolicy } from './backup/retention.js';
 export { type SnapshotMethod, snapshotDatabase } from './backup/snapshot.js';
+export { type BackupStore, localStore, parseS3Url, type S3StoreOptions, s3Store } from './backup/store.js';
 export { type VerifyResult, verifyBackup } from './backup/verify.js';
 export {
   CONFIG_VARIABLES,
@@ -36,6 +38,7 @@ export {
   LOG_LEVELS,
   type LogLevel,
   numberField,
+  s3UrlField,
   textField,
   urlField,
   windowField,

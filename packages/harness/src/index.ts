@@ -12,7 +12,7 @@ export {
   type JobStatus,
 } from './define-job.js';
 export { type FlagSpec, flagsOf, kebab, parseEventJson, resolveEvent } from './event.js';
-export { type Io, processIo } from './io.js';
+export { type Io, processIo, routeProcessWarnings } from './io.js';
 export { createLogger, type Logger } from './logger.js';
 export { renderMetrics, writeFileAtomic } from './metrics-file.js';
 export { ping, redactUrl } from './ping.js';

@@ -9,6 +9,19 @@ export interface Io {
   stderrIsTTY: boolean;
 }
 
+/**
+ * Process warnings (a dependency's deprecation notice, say) would print plain text on stderr and
+ * break its JSON-lines contract: they are written as one JSON log line instead.
+ */
+export function routeProcessWarnings(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    process.stderr.write(
+      `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, warning: w.name, msg: w.message })}\n`,
+    );
+  });
+}
+
 export function processIo(): Io {
   return {
     env: process.env,

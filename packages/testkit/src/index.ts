@@ -272,10 +272,7 @@ export function bundleRunner(root: string): (args: string[], env?: Record<string
       code: r.status,
       stdout: r.stdout,
       stderr: r.stderr,
-      logs: r.stderr
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
+      logs: parseLogLines(r.stderr),
       json: () => JSON.parse(r.stdout),
     };
   };
@@ -301,12 +298,23 @@ export function bundleRunnerAsync(root: string): (args: string[], env?: Record<s
           code,
           stdout,
           stderr,
-          logs: stderr
-            .split('\n')
-            .filter(Boolean)
-            .map((l) => JSON.parse(l)),
+          logs: parseLogLines(stderr),
           json: () => JSON.parse(stdout),
         }),
       );
+    });
+}
+
+/** stderr as JSON log lines; a line that is not JSON (which the harness should never print) is kept as `{ level: 'NOT-JSON' }`. */
+function parseLogLines(text: string): RunResult['logs'] {
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      try {
+        return JSON.parse(line);
+      } catch {
+        return { level: 'NOT-JSON', msg: line };
+      }
     });
 }

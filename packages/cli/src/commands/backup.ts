@@ -1,14 +1,14 @@
 import {
   assertSchemaCurrent,
+  backupStoreFields,
   createBackup,
   integerField,
   isVerified,
   LATEST_SCHEMA_VERSION,
-  listBackups,
   migrate,
+  openBackupStore,
   openDatabase,
   schemaVersion,
-  textField,
 } from '@ora/core';
 import { backupVerifyJob } from '@ora/fn-backup-verify/job';
 import { defineJob } from '@ora/harness';
@@ -19,12 +19,13 @@ export const backupListCommand = defineJob({
   name: 'backup list',
   describe: 'The stored backups: id, time, size, verified',
   schedule: null,
-  event: z.object({ backupDir: textField('a directory path').describe('Where the backups are') }),
-  run(e) {
-    const { backups, unreadable } = listBackups(e.backupDir);
+  event: z.object(backupStoreFields()),
+  async run(e) {
+    const store = openBackupStore(e);
+    const { backups, unreadable } = await store.list();
     return {
       status: unreadable.length > 0 ? ('warn' as const) : ('ok' as const),
-      backupDir: e.backupDir,
+      backupDir: store.location,
       count: backups.length,
       backups: backups.map((m) => ({
         id: m.id,
@@ -71,7 +72,7 @@ export const migrateCommand = defineJob({
   heavy: true,
   event: z.object({
     ...databaseFields,
-    backupDir: textField('a directory path').describe('Where the pre-migration backup goes'),
+    ...backupStoreFields(),
     maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
   }),
   async run(e) {
@@ -90,7 +91,7 @@ export const migrateCommand = defineJob({
         };
       }
       const backup = await createBackup(db, {
-        backupDir: e.backupDir,
+        store: openBackupStore(e),
         method: 'vacuum-into',
         compressionLevel: 6,
         maxProblems: e.maxProblems,
@@ -102,7 +103,7 @@ export const migrateCommand = defineJob({
         toVersion: result.toVersion,
         applied: result.applied,
         backupId: backup.manifest.id,
-        rollback: `ora-db restore ${backup.manifest.id} --db ${e.db} --backup-dir ${e.backupDir}`,
+        rollback: `ora-db restore ${backup.manifest.id} --db ${e.db} ${e.dest ? `--dest ${e.dest}` : `--backup-dir ${e.backupDir}`}`,
       };
     } finally {
       db.close();

@@ -21,9 +21,10 @@ import {
 } from './manifest.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
 import { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
+import type { BackupStore } from './store.js';
 
 export interface BackupOptions {
-  backupDir: string;
+  store: BackupStore;
   method: SnapshotMethod;
   compressionLevel: number;
   threads?: number;
@@ -77,7 +78,7 @@ export function tableRowCounts(db: OraDatabase): Record<string, number> {
  * listed only once its manifest exists, so a run killed at any instant publishes nothing partial.
  */
 export async function createBackup(db: OraDatabase, options: BackupOptions): Promise<BackupReport> {
-  const dir = resolve(options.backupDir);
+  const dir = options.store.stagingDir;
   ensurePrivateDir(dir);
   const removedTemps = removeStaleTemps(dir);
   const createdAt = new Date();
@@ -180,14 +181,8 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
       integrity: { ok: true, mode: 'full', durationMs: integrity.durationMs },
       lastVerification: null,
     };
-    const artifactPath = join(dir, artifactFile(id));
-    try {
-      renameSync(artifactTemp, artifactPath);
-      fsyncDir(dir);
-    } catch (error) {
-      throw ioError(error, `publishing ${artifactPath}`);
-    }
-    writeManifest(dir, manifest);
+    await options.store.publish(artifactTemp, manifest);
+    const artifactPath = `${options.store.location.replace(/\/$/, '')}/${artifactFile(id)}`;
     return { manifest, artifactPath, snapshotMs, integrityMs, compressMs, verifyMs, removedTemps };
   } catch (error) {
     removeQuietly(artifactTemp);
@@ -211,15 +206,20 @@ export interface RetentionReport {
   dryRun: boolean;
 }
 
-/** Applies the retention policy to `dir` (after a successful backup only). */
-export function applyRetention(dir: string, policy: RetentionPolicy, now: Date, dryRun: boolean): RetentionReport {
-  const { backups } = listBackups(dir);
+/** Applies the retention policy to a store (after a successful backup only). */
+export async function applyRetention(
+  store: BackupStore,
+  policy: RetentionPolicy,
+  now: Date,
+  dryRun: boolean,
+): Promise<RetentionReport> {
+  const { backups } = await store.list();
   const plan = planRetention(
     backups.map((m) => ({ id: m.id, createdAt: m.createdAt, verified: isVerified(m) })),
     now,
     policy,
   );
-  if (!dryRun) for (const b of plan.delete) deleteBackup(dir, b.id);
+  if (!dryRun) for (const b of plan.delete) await store.remove(b.id);
   return {
     kept: plan.keep.map((k) => ({ id: k.backup.id, reason: k.reason })),
     deleted: plan.delete.map((b) => b.id),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { booleanField, s3UrlField, textField, urlField } from '../config/fields.js';
 import { BACKUP_ID_RE } from './manifest.js';
 
 /** A backup selector: an id (which can never name a path) or `latest`. */
@@ -32,4 +33,17 @@ export function isoTimeField() {
         { error: message },
       ),
   );
+}
+
+/** The event fields that choose where backups are stored (a local directory, or S3). */
+export function backupStoreFields() {
+  return {
+    backupDir: textField('a directory path').describe(
+      'Local backup directory (one per database); with --dest, only the staging area for temp files',
+    ),
+    dest: s3UrlField().optional().describe('Store backups in s3://bucket/prefix instead of --backup-dir'),
+    s3Endpoint: urlField().optional().describe('S3-compatible endpoint URL; default AWS'),
+    s3Region: textField('a region name', 64).describe('S3 region'),
+    s3ForcePathStyle: booleanField().describe('Path-style S3 URLs (most S3-compatible servers)'),
+  };
 }

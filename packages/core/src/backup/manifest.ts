@@ -80,17 +80,17 @@ export function listBackups(dir: string): ListedBackups {
 }
 
 /**
- * Resolves `id`, `latest`, or `--at` (the newest verified backup created at or before a time).
- * An id is checked against the id format first, so it can never name a path outside `dir`.
+ * Resolves `id`, `latest`, or `--at` (the newest verified backup created at or before a time)
+ * among `backups` (oldest first) stored at `location`. An id is checked against the id format
+ * first, so it can never name a path outside the store.
  */
-export function selectBackup(dir: string, selector: { id?: string; at?: Date }): Manifest {
-  const { backups } = listBackups(dir);
+export function pickBackup(backups: Manifest[], location: string, selector: { id?: string; at?: Date }): Manifest {
   if (selector.at) {
     const at = selector.at.getTime();
     const pick = [...backups].reverse().find((b) => isVerified(b) && Date.parse(b.createdAt) <= at);
     if (!pick) {
       throw new InvalidInputError(
-        `no verified backup at or before ${selector.at.toISOString()} in ${dir}; list them with 'ora-db backup list'`,
+        `no verified backup at or before ${selector.at.toISOString()} in ${location}; list them with 'ora-db backup list'`,
       );
     }
     return pick;
@@ -98,14 +98,14 @@ export function selectBackup(dir: string, selector: { id?: string; at?: Date }):
   const id = selector.id ?? 'latest';
   if (id === 'latest') {
     const pick = [...backups].reverse().find(isVerified);
-    if (!pick) throw new InvalidInputError(`no verified backup in ${dir}; take one with 'ora-db backup'`);
+    if (!pick) throw new InvalidInputError(`no verified backup in ${location}; take one with 'ora-db backup'`);
     return pick;
   }
   if (!BACKUP_ID_RE.test(id)) {
     throw new InvalidInputError(`'${id}' is not a backup id (like ora-20261125T023500123Z-3fa9c1) or 'latest'`);
   }
   const found = backups.find((b) => b.id === id);
-  if (!found) throw new InvalidInputError(`backup ${id} not found in ${dir}; list them with 'ora-db backup list'`);
+  if (!found) throw new InvalidInputError(`backup ${id} not found in ${location}; list them with 'ora-db backup list'`);
   return found;
 }
 

@@ -10,9 +10,10 @@ import { openCopy, tableRowCounts } from './backup.js';
 import { gunzipFile } from './compress.js';
 import { fsyncDir, ioError } from './files.js';
 import type { Manifest } from './manifest.js';
+import type { BackupStore } from './store.js';
 
 export interface RestoreOptions {
-  backupDir: string;
+  store: BackupStore;
   manifest: Manifest;
   /** The database to restore into: the live one, or (`toNewPath`) a path that must not exist yet. */
   target: string;
@@ -49,15 +50,15 @@ function timestamp(d = new Date()): string {
  * counts. Throws BACKUP_INVALID (exit 1) with the live database untouched.
  */
 async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<void> {
-  const artifact = join(resolve(o.backupDir), o.manifest.artifact.file);
-  if (!existsSync(artifact)) {
+  const fetched = await o.store.fetchArtifact(o.manifest);
+  if (!fetched) {
     throw new BackupInvalidError(
-      `backup ${o.manifest.id} has no artifact (${artifact} is missing); nothing was restored`,
+      `backup ${o.manifest.id} has no artifact (${o.manifest.artifact.file} is missing in ${o.store.location}); nothing was restored`,
     );
   }
   let sums: Awaited<ReturnType<typeof gunzipFile>>;
   try {
-    sums = await gunzipFile(artifact, temp);
+    sums = await gunzipFile(fetched.path, temp);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS') throw ioError(error, `writing ${temp}`);
@@ -65,6 +66,8 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
       `backup ${o.manifest.id} does not decompress (${(error as Error).message}): truncated or damaged; nothing was restored — try an older backup`,
       { cause: error },
     );
+  } finally {
+    fetched.release();
   }
   if (sums.artifactSha256 !== o.manifest.artifact.sha256 || sums.outputSha256 !== o.manifest.snapshot.sha256) {
     throw new BackupInvalidError(

@@ -1,9 +1,11 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { checkIntegrity } from '../stats/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { gunzipFile } from './compress.js';
-import { type Manifest, writeManifest } from './manifest.js';
+import { ensurePrivateDir } from './files.js';
+import type { Manifest } from './manifest.js';
+import type { BackupStore } from './store.js';
 
 export interface VerifyResult {
   id: string;
@@ -21,16 +23,18 @@ export interface VerifyResult {
  * runs `integrity_check`, and compares schema version and row counts with the manifest. The
  * outcome is recorded in the manifest (`lastVerification`), so `list` and restore know it.
  */
-export async function verifyBackup(backupDir: string, manifest: Manifest, maxProblems: number): Promise<VerifyResult> {
-  const dir = resolve(backupDir);
+export async function verifyBackup(store: BackupStore, manifest: Manifest, maxProblems: number): Promise<VerifyResult> {
+  const dir = store.stagingDir;
+  ensurePrivateDir(dir);
   const started = performance.now();
   const temp = join(dir, `.tmp-verify-${manifest.id}.db`);
-  const artifact = join(dir, manifest.artifact.file);
+  const fetched = await store.fetchArtifact(manifest);
+  const artifact = fetched?.path ?? '';
   let checksumOk = false;
   let integrityOk = false;
   let detail = 'ok';
   try {
-    if (!existsSync(artifact)) {
+    if (!fetched) {
       detail = `artifact ${manifest.artifact.file} is missing`;
     } else {
       let sums: Awaited<ReturnType<typeof gunzipFile>> | null = null;
@@ -64,8 +68,9 @@ export async function verifyBackup(backupDir: string, manifest: Manifest, maxPro
     }
   } finally {
     if (existsSync(temp)) unlinkSync(temp);
+    fetched?.release();
   }
   const ok = checksumOk && integrityOk;
-  writeManifest(dir, { ...manifest, lastVerification: { at: new Date().toISOString(), ok, detail } });
+  await store.saveManifest({ ...manifest, lastVerification: { at: new Date().toISOString(), ok, detail } });
   return { id: manifest.id, ok, checksumOk, integrityOk, detail, durationMs: Math.round(performance.now() - started) };
 }

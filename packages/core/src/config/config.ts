@@ -1,6 +1,16 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors/errors.js';
-import { choiceField, integerField, LOG_LEVELS, numberField, textField, urlField, windowField } from './fields.js';
+import {
+  booleanField,
+  choiceField,
+  integerField,
+  LOG_LEVELS,
+  numberField,
+  s3UrlField,
+  textField,
+  urlField,
+  windowField,
+} from './fields.js';
 
 /**
  * Every environment variable any job reads, declared once: its name, the config key it fills,
@@ -19,6 +29,32 @@ export const CONFIG_VARIABLES = {
     schema: textField('a directory path').default('backups'),
     describe: 'Where backups are written and read (flag: --backup-dir)',
     default: 'backups',
+  },
+  ORA_BACKUP_DEST: {
+    key: 'dest',
+    schema: s3UrlField().optional(),
+    describe:
+      'Store backups in an S3-compatible bucket, s3://bucket/prefix, instead of BACKUP_DIR (which then only stages temp files) (flag: --dest)',
+    default: '',
+  },
+  ORA_S3_ENDPOINT: {
+    key: 's3Endpoint',
+    schema: urlField().optional(),
+    describe:
+      'S3-compatible endpoint URL (MinIO, Ceph, …); default AWS. Credentials come only from the standard AWS environment/config',
+    default: '',
+  },
+  ORA_S3_REGION: {
+    key: 's3Region',
+    schema: textField('a region name', 64).default('us-east-1'),
+    describe: 'Region of the S3 bucket (flag: --s3-region)',
+    default: 'us-east-1',
+  },
+  ORA_S3_FORCE_PATH_STYLE: {
+    key: 's3ForcePathStyle',
+    schema: booleanField().default(false),
+    describe: 'Use path-style S3 URLs (needed by most S3-compatible servers)',
+    default: 'false',
   },
   ORA_BACKUP_KEEP_DAYS: {
     key: 'keepDays',

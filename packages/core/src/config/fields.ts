@@ -125,3 +125,23 @@ export function windowField() {
       .refine((s) => parseWindow(s) !== null, { error: message }),
   );
 }
+
+/** An S3 destination, s3://bucket/prefix. */
+export function s3UrlField() {
+  const message = 'expected an s3://bucket/prefix URL (bucket: 3 to 63 lowercase letters, digits, dots, hyphens)';
+  return z.preprocess(
+    emptyToUndefined,
+    z
+      .string({ error: message })
+      .max(1024, { error: message })
+      .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9!_.*'()/-]*)?$/, { error: message })
+      .refine(
+        (s) =>
+          !s
+            .split('/')
+            .slice(3)
+            .some((p) => p === '..' || p === '.'),
+        { error: message },
+      ),
+  );
+}

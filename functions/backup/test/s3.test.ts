@@ -1,0 +1,90 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleRunnerAsync, contentHash, createOraDatabase, tempDir } from '@ora/testkit';
+import S3rver from 's3rver';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const backup = bundleRunnerAsync(root);
+const restore = bundleRunnerAsync(join(root, '../restore'));
+const verify = bundleRunnerAsync(join(root, '../backup-verify'));
+
+const SECRET = 'planted-SECRET-key-9f8e7d';
+let server: S3rver;
+let s3dir: string;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  s3dir = mkdtempSync(join(tmpdir(), 'ora-s3rver-'));
+  server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory: s3dir,
+    configureBuckets: [{ name: 'ora-backups', configs: [] }],
+  });
+  const { port } = (await server.run()) as { port: number };
+  env = {
+    ORA_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+    ORA_S3_FORCE_PATH_STYLE: 'true',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_SESSION_TOKEN: SECRET,
+  };
+});
+afterAll(async () => {
+  await server.close();
+  rmSync(s3dir, { recursive: true, force: true });
+});
+
+let t: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  t = tempDir();
+});
+afterEach(() => t.cleanup());
+
+describe('backups in S3 (s3rver on 127.0.0.1)', () => {
+  it('backs up, lists, verifies, applies retention and restores through --dest, never printing credentials', async () => {
+    const db = t.path('ora.db');
+    createOraDatabase(db, 200);
+    const dest = `s3://ora-backups/prod/${Date.now()}`;
+    const staging = t.path('staging');
+    const args = ['--db', db, '--dest', dest, '--backup-dir', staging];
+    const first = await backup([...args, '--json', '--verbose'], env);
+    expect(first.code).toBe(0);
+    const id = first.json().backupId;
+    expect(first.json().artifact).toBe(`${dest}/${id}.db.gz`);
+    const second = await backup([...args, '--json', '--verbose'], env);
+    expect(second.code).toBe(0);
+    expect(second.json().retention.kept.map((k: { id: string }) => k.id)).toContain(id);
+    const checked = await verify(['all', '--dest', dest, '--backup-dir', staging, '--json'], env);
+    expect(checked.code).toBe(0);
+    expect(checked.json()).toMatchObject({ status: 'ok', verified: 2, failed: 0 });
+    const to = t.path('restored.db');
+    const back = await restore([id, '--db', db, '--dest', dest, '--backup-dir', staging, '--to', to, '--json'], env);
+    expect(back.code).toBe(0);
+    expect(contentHash(to)).toBe(contentHash(db));
+    for (const r of [first, second, checked, back]) {
+      expect(r.stdout + r.stderr).not.toContain(SECRET);
+      expect(r.stdout + r.stderr).not.toContain('S3RVER');
+    }
+  });
+
+  it('exits 3 with one clear line when the bucket does not exist', async () => {
+    const db = t.path('ora.db');
+    createOraDatabase(db, 5);
+    const r = await backup(['--db', db, '--dest', 's3://no-such-bucket/x', '--backup-dir', t.path('staging')], env);
+    expect(r.code).toBe(3);
+    expect(r.logs.at(-1)?.msg).toMatch(/^S3 upload of ora-.*\.db\.gz failed \(NoSuchBucket/);
+  });
+
+  it('refuses a malformed --dest with exit 2', async () => {
+    const r = await backup(['--db', t.path('x.db'), '--dest', 's3://UPPER/../x'], env);
+    expect(r.code).toBe(2);
+    expect(r.logs[0]?.msg).toMatch(
+      /^invalid input: --dest="s3:\/\/UPPER\/\.\.\/x": expected an s3:\/\/bucket\/prefix URL/,
+    );
+  });
+});
