@@ -1,5 +1,5 @@
 // Bundles one entry (a function's container entry, or the ora-db CLI) into a single ESM file with
-// a source map. better-sqlite3 stays external: it is a native addon that a container installs
+// a source map. better-sqlite3 and zstd-napi stay external: native addons that a container installs
 // (pnpm deploy --prod) next to the bundle. Usage: node scripts/bundle.mjs <entry.ts> <out.mjs>
 import { statSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -21,7 +21,7 @@ await build({
   keepNames: true,
   minifySyntax: true,
   legalComments: 'none',
-  external: ['better-sqlite3'],
+  external: ['better-sqlite3', 'zstd-napi'],
   // CommonJS dependencies (pino, yargs helpers) call require(); give the ESM bundle one.
   banner: {
     js: "import { createRequire as __oraCreateRequire } from 'node:module'; const require = __oraCreateRequire(import.meta.url);",

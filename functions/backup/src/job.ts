@@ -1,5 +1,6 @@
 import {
   applyRetention,
+  InvalidInputError,
   backupStoreFields,
   booleanField,
   choiceField,
@@ -20,7 +21,10 @@ export const backupEvent = z.object({
   method: choiceField(['vacuum-into', 'backup-api'] as const)
     .default('vacuum-into')
     .describe('Snapshot method: VACUUM INTO (compact) or the online backup API in one step'),
-  compressionLevel: integerField(1, 9).default(6).describe('gzip level'),
+  compression: choiceField(['zstd', 'gzip'] as const)
+    .default('zstd')
+    .describe('Artifact format: zstd (fast, small; read with zstd -d) or gzip (readable by any gunzip)'),
+  compressionLevel: integerField(1, 19).optional().describe('Compression level (default: zstd 3, gzip 6; gzip allows 1-9)'),
   keepDays: integerField(1, 36_500, 'days').describe('Keep every backup this many days'),
   keepMonths: integerField(0, 1200, 'months').describe('Then keep the last backup of each month this many months'),
   dryRun: booleanField().default(false).describe('Take no backup; list what retention would delete now'),
@@ -33,7 +37,7 @@ const mib = (bytes: number) => `${(bytes / 1048576).toFixed(2)} MiB`;
 export const backupJob = defineJob({
   name: 'backup',
   describe:
-    "Online backup (replaces the guide's cp + gzip): consistent snapshot while writers keep writing, full integrity_check, parallel gzip, SHA-256, manifest, atomic publish (0600), then retention (30 days, then monthly for 12 months; never the newest verified backup)",
+    "Online backup (replaces the guide's cp + gzip): consistent snapshot while writers keep writing, full integrity_check alongside zstd (or gzip) compression, SHA-256, manifest, atomic publish (0600), then retention (30 days, then monthly for 12 months; never the newest verified backup)",
   schedule: '0 1 * * *',
   heavy: true,
   lockTarget: (e) => (e.dryRun ? null : e.db),
@@ -45,6 +49,9 @@ export const backupJob = defineJob({
     ['$0 backup verify all', 'restore drill of every stored backup'],
   ],
   async run(e, { progress, logger }) {
+    if (e.compression === 'gzip' && e.compressionLevel !== undefined && e.compressionLevel > 9) {
+      throw new InvalidInputError(`--compression-level ${e.compressionLevel} is out of range for gzip: expected 1 to 9`);
+    }
     const policy = { keepDays: e.keepDays, keepMonths: e.keepMonths };
     if (e.dryRun) {
       const { backups } = await openBackupStore(e).list();
@@ -72,7 +79,8 @@ export const backupJob = defineJob({
       report = await createBackup(db, {
         store,
         method: e.method,
-        compressionLevel: e.compressionLevel,
+        compression: e.compression,
+        compressionLevel: e.compressionLevel ?? (e.compression === 'zstd' ? 3 : 6),
         maxProblems: e.maxProblems,
         onProgress: (phase, done, total) => progress.update(done, total, phase),
       });
@@ -104,7 +112,7 @@ export const backupJob = defineJob({
   },
   summarize: (r) =>
     r.manifest
-      ? `backup: ok — ${r.backupId}: ${mib(r.manifest.snapshot.bytes)} snapshot → ${mib(r.manifest.artifact.bytes)} gzip, integrity_check ok, sha256 ${r.manifest.artifact.sha256.slice(0, 12)}…; retention kept ${r.retention.kept.length}, deleted ${r.retention.deleted.length}`
+      ? `backup: ok — ${r.backupId}: ${mib(r.manifest.snapshot.bytes)} snapshot → ${mib(r.manifest.artifact.bytes)} ${r.manifest.artifact.compression}, integrity_check ok, sha256 ${r.manifest.artifact.sha256.slice(0, 12)}…; retention kept ${r.retention.kept.length}, deleted ${r.retention.deleted.length}`
       : `backup: skipped — ${r.reason}; retention would keep ${r.retention.kept.length} and delete ${r.retention.deleted.length}${r.retention.deleted.length ? `: ${r.retention.deleted.join(', ')}` : ''}`,
   metrics: (r) =>
     r.manifest

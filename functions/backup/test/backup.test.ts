@@ -53,16 +53,26 @@ describe('backup → restore round trip', () => {
     expect(m).toMatchObject({
       formatVersion: 1,
       integrity: { ok: true, mode: 'full' },
-      artifact: { compression: 'gzip' },
+      artifact: { compression: 'zstd' },
     });
     expect(m.snapshot.tables.shipped_orders).toBe(500);
-    expect(readdirSync(dir).sort()).toEqual([`${result.backupId}.db.gz`, `${result.backupId}.json`]);
+    expect(readdirSync(dir).sort()).toEqual([`${result.backupId}.db.zst`, `${result.backupId}.json`]);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777).toBe(0o600);
     const to = t.path('restored.db');
     const back = restore(['latest', '--db', db, '--backup-dir', dir, '--to', to, '--json']);
     expect(back.code).toBe(0);
     expect(back.json()).toMatchObject({ status: 'ok', mode: 'new-path', backupId: result.backupId });
+    expect(tableHashes(to)).toEqual(tableHashes(db));
+  });
+
+  it('can write gzip artifacts (readable by any gunzip) and restore them', () => {
+    createOraDatabase(db, 100);
+    const r = backup(['--db', db, '--backup-dir', dir, '--compression', 'gzip', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json().manifest.artifact).toMatchObject({ compression: 'gzip', file: `${r.json().backupId}.db.gz` });
+    const to = t.path('restored.db');
+    expect(restore(['latest', '--db', db, '--backup-dir', dir, '--to', to]).code).toBe(0);
     expect(tableHashes(to)).toEqual(tableHashes(db));
   });
 
@@ -144,7 +154,7 @@ describe('damaged backups', () => {
   ])('refuses a %s artifact (exit 1) and leaves the live database byte-for-byte unchanged', (_what, damage) => {
     createOraDatabase(db, 200);
     const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
-    damage(join(dir, `${id}.db.gz`));
+    damage(join(dir, `${id}.db.zst`));
     const liveBytes = readFileSync(db);
     const r = restore([id, '--db', db, '--backup-dir', dir]);
     expect(r.code).toBe(1);
@@ -175,8 +185,8 @@ describe('a backup killed with SIGKILL', () => {
       // Either the run finished before the kill (one more complete backup) or it published nothing.
       expect(now.slice(0, published.length)).toEqual(published);
       published.splice(0, published.length, ...now);
-      for (const f of readdirSync(dir).filter((x) => x.endsWith('.db.gz') && !x.startsWith('.tmp-'))) {
-        expect(now).toContain(f.replace(/\.db\.gz$/, '.json'));
+      for (const f of readdirSync(dir).filter((x) => x.endsWith('.db.zst') && !x.startsWith('.tmp-'))) {
+        expect(now).toContain(f.replace(/\.db\.zst$/, '.json'));
       }
     }
     const v = verify(['all', '--backup-dir', dir, '--json']);
@@ -204,7 +214,9 @@ describe('environment problems', () => {
 
 describe('bad input', () => {
   it.each([
-    [['--compression-level', '10'], 'invalid input: --compression-level="10": expected a whole number from 1 to 9'],
+    [['--compression-level', '20'], 'invalid input: --compression-level="20": expected a whole number from 1 to 19'],
+    [['--compression', 'gzip', '--compression-level', '10'], '--compression-level 10 is out of range for gzip: expected 1 to 9'],
+    [['--compression', 'brotli'], 'invalid input: --compression="brotli": expected one of: zstd, gzip'],
     [['--method', 'cp'], 'invalid input: --method="cp": expected one of: vacuum-into, backup-api'],
     [['--keep-days', '0'], 'invalid input: --keep-days="0": expected a whole number from 1 to 36500 (days)'],
     [['--dry-run=perhaps'], 'invalid input: --dry-run="perhaps": expected true or false'],

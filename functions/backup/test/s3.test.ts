@@ -55,7 +55,7 @@ describe('backups in S3 (s3rver on 127.0.0.1)', () => {
     const first = await backup([...args, '--json', '--verbose'], env);
     expect(first.code).toBe(0);
     const id = first.json().backupId;
-    expect(first.json().artifact).toBe(`${dest}/${id}.db.gz`);
+    expect(first.json().artifact).toBe(`${dest}/${id}.db.zst`);
     const second = await backup([...args, '--json', '--verbose'], env);
     expect(second.code).toBe(0);
     expect(second.json().retention.kept.map((k: { id: string }) => k.id)).toContain(id);
@@ -77,7 +77,7 @@ describe('backups in S3 (s3rver on 127.0.0.1)', () => {
     createOraDatabase(db, 5);
     const r = await backup(['--db', db, '--dest', 's3://no-such-bucket/x', '--backup-dir', t.path('staging')], env);
     expect(r.code).toBe(3);
-    expect(r.logs.at(-1)?.msg).toMatch(/^S3 upload of ora-.*\.db\.gz failed \(NoSuchBucket/);
+    expect(r.logs.at(-1)?.msg).toMatch(/^S3 upload of ora-.*\.db\.zst failed \(NoSuchBucket/);
   });
 
   it('refuses a malformed --dest with exit 2', async () => {

@@ -7,7 +7,14 @@ export {
   createBackup,
   type RetentionReport,
 } from './backup/backup.js';
-export { gunzipFile, gzipFileParallel, sha256File } from './backup/compress.js';
+export {
+  type Compression,
+  decompressFile,
+  gunzipFile,
+  gzipFileParallel,
+  sha256File,
+  zstdFile,
+} from './backup/compress.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './backup/fields.js';
 export {
   BACKUP_ID_RE,

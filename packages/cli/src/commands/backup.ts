@@ -93,7 +93,8 @@ export const migrateCommand = defineJob({
       const backup = await createBackup(db, {
         store: openBackupStore(e),
         method: 'vacuum-into',
-        compressionLevel: 6,
+        compression: 'zstd',
+        compressionLevel: 3,
         maxProblems: e.maxProblems,
       });
       const result = migrate(db);

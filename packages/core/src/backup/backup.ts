@@ -5,9 +5,9 @@ import { OraDatabase } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { DatabaseCorruptError } from '../errors/errors.js';
 import { quoteIdentifier, userTables } from '../metrics/table-stats.js';
-import { checkIntegrity, type IntegrityResult } from '../stats/integrity.js';
 import { VERSION } from '../version.js';
-import { gunzipFile, gzipFileParallel } from './compress.js';
+import { type Compression, type CompressResult, gzipFileParallel, hashArtifact, zstdFile } from './compress.js';
+import { integrityCheckInWorker } from '../stats/integrity-worker.js';
 import { ensurePrivateDir, fsyncDir, ioError } from './files.js';
 import {
   artifactFile,
@@ -26,6 +26,7 @@ import type { BackupStore } from './store.js';
 export interface BackupOptions {
   store: BackupStore;
   method: SnapshotMethod;
+  compression: Compression;
   compressionLevel: number;
   threads?: number;
   maxProblems: number;
@@ -72,7 +73,7 @@ export function tableRowCounts(db: OraDatabase): Record<string, number> {
 
 /**
  * Takes a backup the way pgBackRest or restic would for SQLite (SPEC §2, §4 invariant 2):
- * a consistent online snapshot (never a file copy), a full `integrity_check` of it, parallel gzip
+ * a consistent online snapshot (never a file copy), a full `integrity_check` of it, zstd (or parallel gzip)
  * with SHA-256 checksums, a round-trip check of the artifact, and only then publication: the
  * artifact and then its manifest are renamed into place and the directory fsynced. A backup is
  * listed only once its manifest exists, so a run killed at any instant publishes nothing partial.
@@ -84,8 +85,7 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
   const createdAt = new Date();
   const id = newBackupId(createdAt);
   const snapshotPath = join(dir, `.tmp-${id}.db`);
-  const artifactTemp = join(dir, `.tmp-${id}.db.gz`);
-  const checkPath = join(dir, `.tmp-${id}.check.db`);
+  const artifactTemp = join(dir, `.tmp-${artifactFile(id, options.compression)}`);
   const progress = options.onProgress ?? (() => {});
   try {
     const t0 = performance.now();
@@ -97,19 +97,40 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
     }
     const snapshotMs = Math.round(performance.now() - t0);
 
+    // integrity_check (worker thread) and compression (main thread) read the snapshot at once.
     const t1 = performance.now();
-    progress('integrity_check', 0, 1);
-    const snap = openCopy(snapshotPath);
-    let integrity: IntegrityResult;
-    let info: {
-      pageSize: number;
-      pageCount: number;
-      userVersion: number;
-      sqliteVersion: string;
-      tables: Record<string, number>;
-    };
+    const snapshotBytes = statSync(snapshotPath).size;
+    progress('integrity_check + compress', 0, snapshotBytes);
+    const integrityRun = integrityCheckInWorker(snapshotPath, options.maxProblems);
+    let compressed: CompressResult;
     try {
-      integrity = checkIntegrity(snap, { full: true, maxProblems: options.maxProblems });
+      compressed =
+        options.compression === 'zstd'
+          ? await zstdFile(snapshotPath, artifactTemp, {
+              level: options.compressionLevel,
+              onProgress: (done) => progress('compress', done, snapshotBytes),
+            })
+          : await gzipFileParallel(snapshotPath, artifactTemp, {
+              level: options.compressionLevel,
+              ...(options.threads ? { threads: options.threads } : {}),
+              onProgress: (done) => progress('compress', done, snapshotBytes),
+            });
+    } catch (error) {
+      await integrityRun.catch(() => undefined);
+      throw ioErrorIfFs(error, `writing the artifact ${artifactTemp}`);
+    }
+    const compressMs = Math.round(performance.now() - t1);
+    const integrity = await integrityRun;
+    const integrityMs = integrity.durationMs;
+    if (!integrity.ok) {
+      throw new DatabaseCorruptError(
+        `the snapshot of ${db.path} fails integrity_check (${integrity.problems[0] ?? 'unknown problem'}); the live database is damaged — nothing was published; run 'ora-db health-check --full' and see 'ora-db recover'`,
+        'DATABASE_CORRUPT',
+      );
+    }
+    const snap = openCopy(snapshotPath);
+    let info: { pageSize: number; pageCount: number; userVersion: number; sqliteVersion: string; tables: Record<string, number> };
+    try {
       info = {
         pageSize: Number(snap.pragma('page_size')),
         pageCount: Number(snap.pragma('page_count')),
@@ -120,38 +141,15 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
     } finally {
       snap.close();
     }
-    if (!integrity.ok) {
-      throw new DatabaseCorruptError(
-        `the snapshot of ${db.path} fails integrity_check (${integrity.problems[0] ?? 'unknown problem'}); the live database is damaged — nothing was published; run 'ora-db health-check --full' and see 'ora-db recover'`,
-        'DATABASE_CORRUPT',
-      );
-    }
-    const integrityMs = Math.round(performance.now() - t1);
-
-    const t2 = performance.now();
-    const snapshotBytes = statSync(snapshotPath).size;
-    let compressed: Awaited<ReturnType<typeof gzipFileParallel>>;
-    try {
-      compressed = await gzipFileParallel(snapshotPath, artifactTemp, {
-        level: options.compressionLevel,
-        ...(options.threads ? { threads: options.threads } : {}),
-        onProgress: (done) => progress('compress', done, snapshotBytes),
-      });
-    } catch (error) {
-      throw ioErrorIfFs(error, `writing the artifact ${artifactTemp}`);
-    }
-    const compressMs = Math.round(performance.now() - t2);
 
     // Round trip: the artifact must decompress to exactly the snapshot that passed integrity_check.
     const t3 = performance.now();
     progress('verify', 0, 1);
-    let roundTrip: Awaited<ReturnType<typeof gunzipFile>>;
+    let roundTrip: Awaited<ReturnType<typeof hashArtifact>>;
     try {
-      roundTrip = await gunzipFile(artifactTemp, checkPath);
+      roundTrip = await hashArtifact(artifactTemp, options.compression);
     } catch (error) {
       throw ioErrorIfFs(error, `checking the artifact ${artifactTemp}`);
-    } finally {
-      removeQuietly(checkPath);
     }
     if (roundTrip.outputSha256 !== compressed.inputSha256 || roundTrip.artifactSha256 !== compressed.outputSha256) {
       throw new DatabaseCorruptError(
@@ -173,9 +171,9 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
       },
       snapshot: { method: options.method, bytes: snapshotBytes, sha256: compressed.inputSha256, ...info },
       artifact: {
-        file: artifactFile(id),
+        file: artifactFile(id, options.compression),
         bytes: compressed.outputBytes,
-        compression: 'gzip',
+        compression: options.compression,
         sha256: compressed.outputSha256,
       },
       integrity: { ok: true, mode: 'full', durationMs: integrity.durationMs },

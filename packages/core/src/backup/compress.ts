@@ -156,3 +156,87 @@ export async function gunzipFile(
   }
   return { artifactSha256: artifactHash.digest('hex'), outputSha256: outHash.digest('hex'), outputBytes };
 }
+
+export type Compression = 'zstd' | 'gzip';
+
+/**
+ * Compresses `src` into `dest` (created exclusively, 0600, fsynced) with zstd, hashing input and
+ * output on the way. zstd level 3 compresses about five times faster than gzip -6 and smaller
+ * (measured in docs/BACKUP.md); `zstd -d` or any zstd library reads the artifact.
+ */
+export async function zstdFile(src: string, dest: string, options: { level?: number; onProgress?: (doneBytes: number) => void } = {}): Promise<CompressResult> {
+  const { CompressStream } = await import('zstd-napi');
+  const inHash = createHash('sha256');
+  const outHash = createHash('sha256');
+  let inputBytes = 0;
+  let outputBytes = 0;
+  const outFd = openSync(dest, 'wx', 0o600);
+  try {
+    const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
+    input.on('data', (d) => {
+      inHash.update(d as Buffer);
+      inputBytes += (d as Buffer).length;
+      options.onProgress?.(inputBytes);
+    });
+    const compressor = input.pipe(new CompressStream({ compressionLevel: options.level ?? 3 }));
+    input.on('error', (e) => compressor.destroy(e));
+    for await (const chunk of compressor) {
+      writeSync(outFd, chunk as Buffer);
+      outHash.update(chunk as Buffer);
+      outputBytes += (chunk as Buffer).length;
+    }
+    fsyncSync(outFd);
+  } finally {
+    closeSync(outFd);
+  }
+  return { inputBytes, outputBytes, inputSha256: inHash.digest('hex'), outputSha256: outHash.digest('hex') };
+}
+
+/** Decompresses an artifact of either format into `dest`, hashing artifact and output. */
+export async function decompressFile(
+  src: string,
+  dest: string,
+  compression: Compression,
+): Promise<{ artifactSha256: string; outputSha256: string; outputBytes: number }> {
+  if (compression === 'gzip') return gunzipFile(src, dest);
+  const { DecompressStream } = await import('zstd-napi');
+  const artifactHash = createHash('sha256');
+  const outHash = createHash('sha256');
+  const outFd = openSync(dest, 'wx', 0o600);
+  let outputBytes = 0;
+  try {
+    const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
+    input.on('data', (d) => artifactHash.update(d as Buffer));
+    const decompressor = input.pipe(new DecompressStream());
+    input.on('error', (e) => decompressor.destroy(e));
+    for await (const chunk of decompressor) {
+      writeSync(outFd, chunk as Buffer);
+      outHash.update(chunk as Buffer);
+      outputBytes += (chunk as Buffer).length;
+    }
+    fsyncSync(outFd);
+  } finally {
+    closeSync(outFd);
+  }
+  return { artifactSha256: artifactHash.digest('hex'), outputSha256: outHash.digest('hex'), outputBytes };
+}
+
+/**
+ * Decompresses an artifact only to hash it (nothing is written): the round-trip check of a new
+ * backup, which must not cost a second full-size write.
+ */
+export async function hashArtifact(src: string, compression: Compression): Promise<{ artifactSha256: string; outputSha256: string; outputBytes: number }> {
+  const artifactHash = createHash('sha256');
+  const outHash = createHash('sha256');
+  let outputBytes = 0;
+  const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
+  input.on('data', (d) => artifactHash.update(d as Buffer));
+  const decompressor =
+    compression === 'gzip' ? input.pipe(createGunzip()) : input.pipe(new (await import('zstd-napi')).DecompressStream());
+  input.on('error', (e) => decompressor.destroy(e));
+  for await (const chunk of decompressor) {
+    outHash.update(chunk as Buffer);
+    outputBytes += (chunk as Buffer).length;
+  }
+  return { artifactSha256: artifactHash.digest('hex'), outputSha256: outHash.digest('hex'), outputBytes };
+}

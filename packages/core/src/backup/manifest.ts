@@ -31,14 +31,21 @@ export const manifestSchema = z.object({
     sqliteVersion: z.string(),
     tables: z.record(z.string(), z.number()),
   }),
-  artifact: z.object({ file: z.string(), bytes: z.number(), compression: z.literal('gzip'), sha256: z.string() }),
+  artifact: z.object({
+    file: z.string().regex(/^ora-\d{8}T\d{9}Z-[0-9a-f]{6}\.db\.(gz|zst)$/),
+    bytes: z.number(),
+    compression: z.enum(['gzip', 'zstd']),
+    sha256: z.string(),
+  }),
   integrity: z.object({ ok: z.boolean(), mode: z.literal('full'), durationMs: z.number() }),
   lastVerification: verificationSchema.nullable(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 
 export const manifestFile = (id: string) => `${id}.json`;
-export const artifactFile = (id: string) => `${id}.db.gz`;
+/** The artifact's file name: `<id>.db.zst` (zstd) or `<id>.db.gz` (gzip). */
+export const artifactFile = (id: string, compression: 'gzip' | 'zstd' = 'zstd') =>
+  `${id}.db.${compression === 'zstd' ? 'zst' : 'gz'}`;
 
 /** Whether the backup counts as verified: its integrity check passed and no later verify failed. */
 export function isVerified(m: Manifest): boolean {
@@ -120,7 +127,7 @@ export function writeManifest(dir: string, manifest: Manifest): void {
 
 /** Deletes a backup: manifest first (so it is never listed without its artifact), then the artifact. */
 export function deleteBackup(dir: string, id: string): void {
-  for (const file of [manifestFile(id), artifactFile(id)]) {
+  for (const file of [manifestFile(id), artifactFile(id, 'zstd'), artifactFile(id, 'gzip')]) {
     try {
       unlinkSync(join(dir, file));
     } catch (error) {
@@ -139,8 +146,8 @@ export function removeStaleTemps(dir: string, minAgeMs = 10 * 60 * 1000): string
   const names = readdirSync(dir);
   for (const name of names) {
     // Temp files, and artifacts whose manifest never got published (the run died in between).
-    const orphan =
-      name.endsWith('.db.gz') && BACKUP_ID_RE.test(name.slice(0, -6)) && !names.includes(`${name.slice(0, -6)}.json`);
+    const artifactOf = /^(.*)\.db\.(gz|zst)$/.exec(name)?.[1];
+    const orphan = artifactOf !== undefined && BACKUP_ID_RE.test(artifactOf) && !names.includes(`${artifactOf}.json`);
     if (!name.startsWith('.tmp-') && !orphan) continue;
     const path = join(dir, name);
     try {

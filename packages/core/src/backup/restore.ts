@@ -7,7 +7,7 @@ import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { BackupInvalidError, DatabaseLockedError, IoError, RestoreFailedError } from '../errors/errors.js';
 import { checkIntegrity } from '../stats/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
-import { gunzipFile } from './compress.js';
+import { decompressFile } from './compress.js';
 import { fsyncDir, ioError } from './files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
@@ -56,9 +56,9 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
       `backup ${o.manifest.id} has no artifact (${o.manifest.artifact.file} is missing in ${o.store.location}); nothing was restored`,
     );
   }
-  let sums: Awaited<ReturnType<typeof gunzipFile>>;
+  let sums: Awaited<ReturnType<typeof decompressFile>>;
   try {
-    sums = await gunzipFile(fetched.path, temp);
+    sums = await decompressFile(fetched.path, temp, o.manifest.artifact.compression);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS') throw ioError(error, `writing ${temp}`);

@@ -49,7 +49,7 @@ export function localStore(dir: string): BackupStore {
     stagingDir: root,
     list: async () => listBackups(root),
     async publish(artifactTemp, manifest) {
-      const final = join(root, artifactFile(manifest.id));
+      const final = join(root, manifest.artifact.file);
       try {
         renameSync(artifactTemp, final);
         fsyncDir(root);
@@ -179,7 +179,7 @@ export function s3Store(options: S3StoreOptions): BackupStore {
             Key: key(manifest.artifact.file),
             Body: createReadStream(artifactTemp),
             ContentLength: manifest.artifact.bytes,
-            ContentType: 'application/gzip',
+            ContentType: manifest.artifact.compression === 'zstd' ? 'application/zstd' : 'application/gzip',
           }),
         );
       } catch (error) {
@@ -195,7 +195,7 @@ export function s3Store(options: S3StoreOptions): BackupStore {
     },
     async fetchArtifact(manifest) {
       ensurePrivateDir(staging);
-      const path = join(staging, `.tmp-download-${manifest.id}.db.gz`);
+      const path = join(staging, `.tmp-download-${manifest.artifact.file}`);
       const partial = `${path}.part`;
       try {
         const out = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: key(manifest.artifact.file) }));
@@ -223,7 +223,7 @@ export function s3Store(options: S3StoreOptions): BackupStore {
     },
     saveManifest: putManifest,
     async remove(id) {
-      for (const file of [manifestFile(id), artifactFile(id)]) {
+      for (const file of [manifestFile(id), artifactFile(id, 'zstd'), artifactFile(id, 'gzip')]) {
         try {
           await client.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: key(file) }));
         } catch (error) {

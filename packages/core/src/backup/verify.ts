@@ -2,7 +2,7 @@ import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkIntegrity } from '../stats/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
-import { gunzipFile } from './compress.js';
+import { decompressFile } from './compress.js';
 import { ensurePrivateDir } from './files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
@@ -37,9 +37,9 @@ export async function verifyBackup(store: BackupStore, manifest: Manifest, maxPr
     if (!fetched) {
       detail = `artifact ${manifest.artifact.file} is missing`;
     } else {
-      let sums: Awaited<ReturnType<typeof gunzipFile>> | null = null;
+      let sums: Awaited<ReturnType<typeof decompressFile>> | null = null;
       try {
-        sums = await gunzipFile(artifact, temp);
+        sums = await decompressFile(artifact, temp, manifest.artifact.compression);
       } catch (error) {
         detail = `artifact does not decompress (${(error as Error).message}): truncated or damaged`;
       }

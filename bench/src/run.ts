@@ -1,0 +1,55 @@
+// pnpm bench [--quick] [--runs N] [--size-mib N]: runs the benchmarks, prints a Markdown table,
+// writes bench/results/<date>.json. Figures are ratios of medians taken in alternation.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchBackup } from './backup-bench.js';
+import { fixture } from './fixture.js';
+import { fmt } from './stats.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const arg = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  const v = i >= 0 ? Number(args[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) {
+    console.error(`bench: ${name} takes a positive number`);
+    process.exit(2);
+  }
+  return v;
+};
+const sizeMib = arg('--size-mib', quick ? 100 : 1024);
+const runs = arg('--runs', quick ? 2 : 3);
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
+const db = fixture(root, sizeMib);
+const backup = await benchBackup(root, db, runs);
+
+const pass = (ok: boolean) => (ok ? 'met' : '**missed**');
+const lines = [
+  `## Backup (${backup.fixtureMib} MiB ORA database, ${runs} runs each in alternation; ${machine})`,
+  '',
+  '| procedure | min | median | max | artifact |',
+  '|---|---|---|---|---|',
+  `| ora-db backup (snapshot + integrity_check + zstd + SHA-256 + round trip + manifest) | ${fmt(backup.ours.min)} | ${fmt(backup.ours.median)} | ${fmt(backup.ours.max)} | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} MiB |`,
+  backup.guide
+    ? `| guide: cp + integrity_check + gzip -6 | ${fmt(backup.guide.min)} | ${fmt(backup.guide.median)} | ${fmt(backup.guide.max)} | ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB |`
+    : '| guide: skipped | | | | |',
+  backup.sqliteBackup
+    ? `| sqlite3 .backup (copy only) | ${fmt(backup.sqliteBackup.min)} | ${fmt(backup.sqliteBackup.median)} | ${fmt(backup.sqliteBackup.max)} | uncompressed |`
+    : '| sqlite3 .backup: skipped | | | | |',
+  '',
+  '| target | figure | status |',
+  '|---|---|---|',
+  `| backup ≥ 3x faster than the guide (aim 4x) | ${backup.ratioGuideOverOurs ?? 'n/a'}x | ${backup.ratioGuideOverOurs === null ? 'n/a' : pass(backup.ratioGuideOverOurs >= 3)} |`,
+  `| artifact ≤ gzip -6's | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} vs ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB | ${backup.artifactBytes.guideGzip6 === null ? 'n/a' : pass(backup.artifactBytes.ours <= backup.artifactBytes.guideGzip6)} |`,
+  `| writer p99 during backup ≤ 2x idle, no failed write | idle p99 ${backup.writer.idle.p99Ms.toFixed(2)} ms, during ${backup.writer.duringBackup.p99Ms.toFixed(2)} ms (${backup.writer.p99Ratio}x), failures ${backup.writer.duringBackup.failures} | ${pass(backup.writer.p99Ratio <= 2 && backup.writer.duringBackup.failures === 0)} |`,
+  ...backup.notes.map((n) => `\nNote: ${n}`),
+];
+console.log(lines.join('\n'));
+mkdirSync(join(root, 'bench/results'), { recursive: true });
+const file = join(root, `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`);
+writeFileSync(file, `${JSON.stringify({ machine, quick, sizeMib, runs, backup }, null, 2)}\n`);
+console.error(`bench: results written to ${file}`);
