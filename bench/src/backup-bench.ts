@@ -61,7 +61,10 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
         const copy = join(work, `guide-${i}.db`);
         guide.push(
           time(() =>
-            run('sh', ['-c', `cp "${db}" "${copy}" && sqlite3 "${copy}" "PRAGMA integrity_check;" | grep -qx ok && gzip -6 "${copy}"`]),
+            run('sh', [
+              '-c',
+              `cp "${db}" "${copy}" && sqlite3 "${copy}" "PRAGMA integrity_check;" | grep -qx ok && gzip -6 "${copy}"`,
+            ]),
           ),
         );
         guideBytes = statSync(`${copy}.gz`).size;
@@ -70,7 +73,9 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
         sqliteBackup.push(time(() => run('sqlite3', [db, `.backup '${out}'`])));
         rmSync(out, { force: true });
       }
-      console.error(`bench backup: run ${i + 1}/${runs}: ours ${fmt(ours.at(-1) ?? 0)}${canGuide ? `, guide ${fmt(guide.at(-1) ?? 0)}, sqlite3 .backup ${fmt(sqliteBackup.at(-1) ?? 0)}` : ''}`);
+      console.error(
+        `bench backup: run ${i + 1}/${runs}: ours ${fmt(ours.at(-1) ?? 0)}${canGuide ? `, guide ${fmt(guide.at(-1) ?? 0)}, sqlite3 .backup ${fmt(sqliteBackup.at(-1) ?? 0)}` : ''}`,
+      );
     }
     // The writer: idle first, then during our backup.
     const writerSeconds = Math.max(3, Math.min(10, (summarize(ours).median / 1000) * 1.2));
@@ -81,7 +86,9 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
     const dir = join(work, 'ours-writer');
     await new Promise<void>((resolve, reject) => {
       const child = spawn(process.execPath, [bundle, '--db', db, '--backup-dir', dir], { stdio: 'ignore', env });
-      child.once('exit', (code: number) => (code === 0 ? resolve() : reject(new Error(`backup under load exited ${code}`))));
+      child.once('exit', (code: number) =>
+        code === 0 ? resolve() : reject(new Error(`backup under load exited ${code}`)),
+      );
     });
     const during = await busyWriter.stop();
     const s = summarize(ours);
@@ -93,7 +100,11 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
       sqliteBackup: canGuide ? summarize(sqliteBackup) : null,
       ratioGuideOverOurs: g ? Math.round((g.median / s.median) * 100) / 100 : null,
       artifactBytes: { ours: oursBytes, guideGzip6: guideBytes },
-      writer: { idle, duringBackup: during, p99Ratio: Math.round((during.p99Ms / Math.max(idle.p99Ms, 0.001)) * 100) / 100 },
+      writer: {
+        idle,
+        duringBackup: during,
+        p99Ratio: Math.round((during.p99Ms / Math.max(idle.p99Ms, 0.001)) * 100) / 100,
+      },
       notes,
     };
   } finally {

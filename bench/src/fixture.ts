@@ -20,7 +20,20 @@ export function fixture(root: string, sizeMib: number): string {
   console.error(`bench: generating ${path} (~${sizeMib} MiB, ${orders} orders)…`);
   const r = spawnSync(
     process.execPath,
-    [join(root, 'packages/cli/dist/ora-db.mjs'), 'seed', '--db', temp, '--orders', String(orders), '--seed', '7', '--end-date', '2026-11-01', '--days', '1500'],
+    [
+      join(root, 'packages/cli/dist/ora-db.mjs'),
+      'seed',
+      '--db',
+      temp,
+      '--orders',
+      String(orders),
+      '--seed',
+      '7',
+      '--end-date',
+      '2026-11-01',
+      '--days',
+      '1500',
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ORA_LOG_LEVEL: 'warn' } },
   );
   if (r.status !== 0) throw new Error('fixture generation failed');

@@ -66,6 +66,16 @@ describe('backup → restore round trip', () => {
     expect(tableHashes(to)).toEqual(tableHashes(db));
   });
 
+  it('takes VACUUM INTO snapshots on request, compact and equal in content', () => {
+    createOraDatabase(db, 100);
+    const r = backup(['--db', db, '--backup-dir', dir, '--method', 'vacuum-into', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json().manifest.snapshot.method).toBe('vacuum-into');
+    const to = t.path('restored.db');
+    expect(restore(['latest', '--db', db, '--backup-dir', dir, '--to', to]).code).toBe(0);
+    expect(tableHashes(to)).toEqual(tableHashes(db));
+  });
+
   it('can write gzip artifacts (readable by any gunzip) and restore them', () => {
     createOraDatabase(db, 100);
     const r = backup(['--db', db, '--backup-dir', dir, '--compression', 'gzip', '--json']);
@@ -215,9 +225,12 @@ describe('environment problems', () => {
 describe('bad input', () => {
   it.each([
     [['--compression-level', '20'], 'invalid input: --compression-level="20": expected a whole number from 1 to 19'],
-    [['--compression', 'gzip', '--compression-level', '10'], '--compression-level 10 is out of range for gzip: expected 1 to 9'],
+    [
+      ['--compression', 'gzip', '--compression-level', '10'],
+      '--compression-level 10 is out of range for gzip: expected 1 to 9',
+    ],
     [['--compression', 'brotli'], 'invalid input: --compression="brotli": expected one of: zstd, gzip'],
-    [['--method', 'cp'], 'invalid input: --method="cp": expected one of: vacuum-into, backup-api'],
+    [['--method', 'cp'], 'invalid input: --method="cp": expected one of: backup-api, vacuum-into'],
     [['--keep-days', '0'], 'invalid input: --keep-days="0": expected a whole number from 1 to 36500 (days)'],
     [['--dry-run=perhaps'], 'invalid input: --dry-run="perhaps": expected true or false'],
   ])('backup refuses %j with exit 2 and writes nothing', (args, message) => {

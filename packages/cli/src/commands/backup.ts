@@ -92,7 +92,7 @@ export const migrateCommand = defineJob({
       }
       const backup = await createBackup(db, {
         store: openBackupStore(e),
-        method: 'vacuum-into',
+        method: 'backup-api',
         compression: 'zstd',
         compressionLevel: 3,
         maxProblems: e.maxProblems,

@@ -5,9 +5,9 @@ import { OraDatabase } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { DatabaseCorruptError } from '../errors/errors.js';
 import { quoteIdentifier, userTables } from '../metrics/table-stats.js';
+import { integrityCheckInWorker } from '../stats/integrity-worker.js';
 import { VERSION } from '../version.js';
 import { type Compression, type CompressResult, gzipFileParallel, hashArtifact, zstdFile } from './compress.js';
-import { integrityCheckInWorker } from '../stats/integrity-worker.js';
 import { ensurePrivateDir, fsyncDir, ioError } from './files.js';
 import {
   artifactFile,
@@ -120,16 +120,41 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
       throw ioErrorIfFs(error, `writing the artifact ${artifactTemp}`);
     }
     const compressMs = Math.round(performance.now() - t1);
+
+    // Round trip while the integrity check may still run: the artifact must read back to the
+    // same SHA-256 and decompress (each format checks its own content checksums) to the
+    // snapshot's length.
+    const t3 = performance.now();
+    progress('verify', 0, 1);
+    const roundTripRun = hashArtifact(artifactTemp, options.compression).then(
+      (value) => ({ value, ms: Math.round(performance.now() - t3) }),
+      (error: unknown) => ({ error }),
+    );
     const integrity = await integrityRun;
     const integrityMs = integrity.durationMs;
+    const roundTrip = await roundTripRun;
     if (!integrity.ok) {
       throw new DatabaseCorruptError(
         `the snapshot of ${db.path} fails integrity_check (${integrity.problems[0] ?? 'unknown problem'}); the live database is damaged — nothing was published; run 'ora-db health-check --full' and see 'ora-db recover'`,
         'DATABASE_CORRUPT',
       );
     }
+    if ('error' in roundTrip) throw ioErrorIfFs(roundTrip.error, `checking the artifact ${artifactTemp}`);
+    if (roundTrip.value.outputBytes !== snapshotBytes || roundTrip.value.artifactSha256 !== compressed.outputSha256) {
+      throw new DatabaseCorruptError(
+        `the artifact ${artifactTemp} does not decompress to the snapshot; nothing was published — check the disk and retry`,
+        'DATABASE_CORRUPT',
+      );
+    }
+    const verifyMs = roundTrip.ms;
     const snap = openCopy(snapshotPath);
-    let info: { pageSize: number; pageCount: number; userVersion: number; sqliteVersion: string; tables: Record<string, number> };
+    let info: {
+      pageSize: number;
+      pageCount: number;
+      userVersion: number;
+      sqliteVersion: string;
+      tables: Record<string, number>;
+    };
     try {
       info = {
         pageSize: Number(snap.pragma('page_size')),
@@ -142,23 +167,6 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
       snap.close();
     }
 
-    // Round trip: the artifact must decompress to exactly the snapshot that passed integrity_check.
-    const t3 = performance.now();
-    progress('verify', 0, 1);
-    let roundTrip: Awaited<ReturnType<typeof hashArtifact>>;
-    try {
-      roundTrip = await hashArtifact(artifactTemp, options.compression);
-    } catch (error) {
-      throw ioErrorIfFs(error, `checking the artifact ${artifactTemp}`);
-    }
-    if (roundTrip.outputSha256 !== compressed.inputSha256 || roundTrip.artifactSha256 !== compressed.outputSha256) {
-      throw new DatabaseCorruptError(
-        `the artifact ${artifactTemp} does not decompress to the snapshot; nothing was published — check the disk and retry`,
-        'DATABASE_CORRUPT',
-      );
-    }
-    const verifyMs = Math.round(performance.now() - t3);
-
     const manifest: Manifest = {
       formatVersion: 1,
       id,
@@ -169,7 +177,7 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
         fileBytes: fileSizeOrZero(db.path),
         walBytes: fileSizeOrZero(`${db.path}-wal`),
       },
-      snapshot: { method: options.method, bytes: snapshotBytes, sha256: compressed.inputSha256, ...info },
+      snapshot: { method: options.method, bytes: snapshotBytes, ...info },
       artifact: {
         file: artifactFile(id, options.compression),
         bytes: compressed.outputBytes,

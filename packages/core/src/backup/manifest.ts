@@ -24,7 +24,6 @@ export const manifestSchema = z.object({
   snapshot: z.object({
     method: z.string(),
     bytes: z.number(),
-    sha256: z.string(),
     pageSize: z.number(),
     pageCount: z.number(),
     userVersion: z.number(),

@@ -69,7 +69,7 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
   } finally {
     fetched.release();
   }
-  if (sums.artifactSha256 !== o.manifest.artifact.sha256 || sums.outputSha256 !== o.manifest.snapshot.sha256) {
+  if (sums.artifactSha256 !== o.manifest.artifact.sha256 || sums.outputBytes !== o.manifest.snapshot.bytes) {
     throw new BackupInvalidError(
       `backup ${o.manifest.id} fails its SHA-256 check: the artifact was changed or damaged; nothing was restored — try an older backup`,
     );

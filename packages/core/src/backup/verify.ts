@@ -44,7 +44,7 @@ export async function verifyBackup(store: BackupStore, manifest: Manifest, maxPr
         detail = `artifact does not decompress (${(error as Error).message}): truncated or damaged`;
       }
       if (sums) {
-        checksumOk = sums.artifactSha256 === manifest.artifact.sha256 && sums.outputSha256 === manifest.snapshot.sha256;
+        checksumOk = sums.artifactSha256 === manifest.artifact.sha256 && sums.outputBytes === manifest.snapshot.bytes;
         if (!checksumOk) {
           detail = 'SHA-256 does not match the manifest: the artifact was changed or damaged';
         } else {
