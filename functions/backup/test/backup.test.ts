@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -186,7 +186,16 @@ describe('a backup killed with SIGKILL', () => {
     expect(backup(['--db', db, '--backup-dir', dir]).code).toBe(0);
     const published = manifests();
     const bundle = join(root, 'dist/index.mjs');
-    for (const delay of [5, 40, 90, 150, 250]) {
+    // Seeded, so a failing instant can be replayed: ORA_CRASH_SEED=<seed> pnpm test.
+    const seed = Number(process.env.ORA_CRASH_SEED ?? Date.now() % 100_000);
+    let state = seed;
+    const random = () => {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      return state / 2147483648;
+    };
+    const delays = Array.from({ length: 6 }, () => Math.floor(random() * 300));
+    console.log(`SIGKILL test seed ${seed}, delays ${delays.join(', ')} ms`);
+    for (const delay of delays) {
       const child = spawn(process.execPath, [bundle, '--db', db, '--backup-dir', dir], { stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');
@@ -207,6 +216,28 @@ describe('a backup killed with SIGKILL', () => {
 });
 
 describe('environment problems', () => {
+  it('exits 3 and leaves nothing partial when a write fails (file-size limit stands in for a full disk)', () => {
+    createOraDatabase(db, 2000);
+    expect(backup(['--db', db, '--backup-dir', dir]).code).toBe(0);
+    const before = readdirSync(dir).sort();
+    // `ulimit -f` makes every write past 256 KiB fail with EFBIG (SIGXFSZ ignored), as a full disk would.
+    const r = spawnSync(
+      'sh',
+      [
+        '-c',
+        `trap '' XFSZ; ulimit -f 512; exec "${process.execPath}" "${join(root, 'dist/index.mjs')}" --db "${db}" --backup-dir "${dir}"`,
+      ],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH },
+      },
+    );
+    expect(r.status).toBe(3);
+    const last = JSON.parse(r.stderr.trim().split('\n').at(-1) as string);
+    expect(last.code).toMatch(/^(IO_ERROR|DISK_FULL)$/);
+    expect(readdirSync(dir).sort()).toEqual(before);
+  });
+
   it('exits 3 when the backup directory cannot be created, writing nothing', () => {
     createOraDatabase(db, 10);
     writeFileSync(t.path('not-a-dir'), 'x');
