@@ -1,4 +1,5 @@
 import { describeConfig, VERSION } from '@ora/core';
+import { archiveJob } from '@ora/fn-archive/job';
 import { backupJob } from '@ora/fn-backup/job';
 import { backupVerifyJob } from '@ora/fn-backup-verify/job';
 import { dailyMaintenanceJob } from '@ora/fn-daily-maintenance/job';
@@ -23,6 +24,7 @@ export const JOBS: readonly AnyJob[] = [
   backupJob,
   backupVerifyJob,
   restoreJob,
+  archiveJob,
 ];
 
 /** CLI-only commands: set-up and domain work. */

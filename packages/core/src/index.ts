@@ -1,5 +1,7 @@
 // Public API of @ora/core, exported by name so bundles pull in only what they use.
 
+export { ARCHIVABLE, ARCHIVABLE_NAMES, type ArchivableName, type ArchivableTable } from './archive/archivable.js';
+export { type ArchiveOptions, type ArchiveReport, archivePathFor, archiveRows } from './archive/archive.js';
 export {
   applyRetention,
   type BackupOptions,

@@ -1,0 +1,282 @@
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type Database from 'better-sqlite3';
+import { type OraDatabase, openDatabase } from '../connection/connection.js';
+import { IoError } from '../errors/errors.js';
+import { migrate } from '../schema/migrate.js';
+import { ARCHIVABLE, type ArchivableTable } from './archivable.js';
+
+export interface ArchiveOptions {
+  table: keyof typeof ARCHIVABLE;
+  /** Rows dated strictly before this day (YYYY-MM-DD) move. */
+  cutoff: string;
+  /** Where the yearly archive databases live (default: beside the live database). */
+  archiveDir?: string;
+  /** Parents per batch to start with; adapted to keep each write lock under `maxLockMs`. */
+  batchSize: number;
+  /** Longest time a batch may hold the live database's write lock. */
+  maxLockMs: number;
+  copyOnly: boolean;
+  dryRun: boolean;
+  busyTimeoutMs: number;
+  onBatch?: (moved: number, total: number) => void;
+  /** Called with each batch's rows after they are safely in the archive (for --export). */
+  onRows?: (year: string, table: string, rows: unknown[][]) => void;
+}
+
+export interface ArchiveReport {
+  table: string;
+  cutoff: string;
+  /** Rows copied and (unless copy-only) removed from the live database, per table. */
+  moved: Record<string, number>;
+  /** Rows that would move (dry run), per table. */
+  eligible: Record<string, number>;
+  batches: number;
+  longestLockMs: number;
+  archives: string[];
+  copyOnly: boolean;
+  dryRun: boolean;
+}
+
+const q = (id: string) => `"${id}"`;
+
+/** The yearly archive file for `year` of the live database `livePath`. */
+export function archivePathFor(livePath: string, year: string, archiveDir?: string): string {
+  const dir = archiveDir ? resolve(archiveDir) : dirname(resolve(livePath));
+  return join(dir, `ora_archive_${year}.db`);
+}
+
+/** Opens (creating on first use, mode 0600, with the ORA schema) the archive database. */
+function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
+  if (!existsSync(path)) {
+    const dir = dirname(path);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+      throw new IoError(
+        `archive directory ${dir} does not exist; create it or choose another --archive-dir`,
+        'IO_ERROR',
+      );
+    }
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+    } catch (error) {
+      throw new IoError(
+        `cannot create the archive ${path} (${(error as NodeJS.ErrnoException).code}); check that its directory is writable`,
+        'PERMISSION_DENIED',
+        { cause: error },
+      );
+    }
+  }
+  const db = openDatabase(path, { create: true, busyTimeoutMs });
+  // The live rows are deleted once they are here: the archive's commit must survive power loss.
+  db.pragma('synchronous = FULL');
+  migrate(db);
+  return db;
+}
+
+/**
+ * Moves old rows (with their children) into yearly archive databases, the safe way (SPEC §4,
+ * invariant 5). Each batch is two short transactions:
+ *
+ * 1. on the archive: copy the batch from the live database (attached read-only), skipping rows
+ *    already there, commit with `synchronous=FULL`;
+ * 2. on the live database (`BEGIN IMMEDIATE`, the only write lock taken on it): check that every
+ *    row of the batch, as it is now, is in the archive with identical content; then delete it.
+ *    If a writer changed the batch in between, the batch is copied again first.
+ *
+ * A run killed at any instant therefore loses nothing and duplicates nothing, and a rerun
+ * finishes the job. The batch size adapts so each live write lock stays under `maxLockMs`.
+ */
+export function archiveRows(live: OraDatabase, options: ArchiveOptions): ArchiveReport {
+  const spec: ArchivableTable = ARCHIVABLE[options.table];
+  const report: ArchiveReport = {
+    table: spec.table,
+    cutoff: options.cutoff,
+    moved: Object.fromEntries([spec.table, ...spec.children.map((c) => c.table)].map((t) => [t, 0])),
+    eligible: Object.fromEntries([spec.table, ...spec.children.map((c) => c.table)].map((t) => [t, 0])),
+    batches: 0,
+    longestLockMs: 0,
+    archives: [],
+    copyOnly: options.copyOnly,
+    dryRun: options.dryRun,
+  };
+  const h = live.handle;
+  const parentCols = spec.columns.map(q).join(', ');
+  const eligibleByYear = h
+    .prepare(
+      `SELECT substr(${q(spec.dateColumn)}, 1, 4) AS year, count(*) AS n FROM ${q(spec.table)}
+        WHERE ${q(spec.dateColumn)} < ? GROUP BY year ORDER BY year`,
+    )
+    .all(options.cutoff) as { year: string; n: number }[];
+  report.eligible[spec.table] = eligibleByYear.reduce((s, y) => s + y.n, 0);
+  for (const child of spec.children) {
+    report.eligible[child.table] = h
+      .prepare(
+        `SELECT count(*) FROM ${q(child.table)} c JOIN ${q(spec.table)} p ON p.${q(child.parentKey)} = c.${q(child.childKey)}
+          WHERE p.${q(spec.dateColumn)} < ?`,
+      )
+      .pluck()
+      .get(options.cutoff) as number;
+  }
+  if (options.dryRun) return report;
+
+  const total = report.eligible[spec.table] ?? 0;
+  let done = 0;
+  let batchSize = options.batchSize;
+  for (const { year } of eligibleByYear) {
+    const archivePath = archivePathFor(live.path, year, options.archiveDir);
+    const archive = openArchive(archivePath, options.busyTimeoutMs);
+    report.archives.push(archivePath);
+    try {
+      // Attached for reading only (better-sqlite3's SQLite has no URI filenames for mode=ro).
+      archive.handle.prepare('ATTACH ? AS live').run(resolve(live.path));
+      h.prepare('ATTACH ? AS arch').run(archivePath);
+      try {
+        const yearEnd = `${Number(year) + 1}-01-01`;
+        const upper = yearEnd < options.cutoff ? yearEnd : options.cutoff;
+        // Keyset pagination by (date, id): copy-only runs keep the rows, so batches must move on.
+        const nextBatch = h.prepare(
+          `SELECT id, ${q(spec.dateColumn)} AS d FROM main.${q(spec.table)}
+            WHERE (${q(spec.dateColumn)} > ? OR (${q(spec.dateColumn)} = ? AND id > ?)) AND ${q(spec.dateColumn)} < ?
+            ORDER BY ${q(spec.dateColumn)}, id LIMIT ?`,
+        );
+        let lastDate = year; // sorts before every date of the year
+        let lastId = Number.MIN_SAFE_INTEGER;
+        for (;;) {
+          const rows = nextBatch.all(lastDate, lastDate, lastId, upper, batchSize) as { id: number; d: string }[];
+          if (rows.length === 0) break;
+          const ids = rows.map((r) => r.id);
+          lastDate = rows[rows.length - 1]?.d as string;
+          lastId = rows[rows.length - 1]?.id as number;
+          const idList = JSON.stringify(ids);
+          // 1. Copy into the archive (reads the live database without locking it).
+          // A deferred transaction: it takes the archive's write lock at its first insert, and only
+          // a read lock on the live database it reads from.
+          const copy = () =>
+            archive.run(() =>
+              archive.handle.transaction(() => {
+                archive.handle
+                  .prepare(
+                    `INSERT INTO main.${q(spec.table)} (${parentCols})
+                   SELECT ${parentCols} FROM live.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))
+                   ON CONFLICT DO NOTHING`,
+                  )
+                  .run(idList);
+                for (const c of spec.children) {
+                  const cols = c.columns.map(q).join(', ');
+                  archive.handle
+                    .prepare(
+                      `INSERT INTO main.${q(c.table)} (${cols})
+                     SELECT ${cols} FROM live.${q(c.table)} WHERE ${q(c.childKey)} IN
+                       (SELECT ${q(c.parentKey)} FROM live.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))
+                     ON CONFLICT DO NOTHING`,
+                    )
+                    .run(idList);
+                }
+              })(),
+            );
+          copy();
+          if (options.copyOnly) {
+            done += ids.length;
+            report.batches++;
+            report.moved[spec.table] = (report.moved[spec.table] ?? 0) + ids.length;
+            options.onBatch?.(done, total);
+            continue;
+          }
+          // 2. Verify against the archive and delete, under one short write lock.
+          let attempt = 0;
+          for (;;) {
+            const started = performance.now();
+            const outcome = live.transaction(() => {
+              const missing = missingFromArchive(h, spec, idList);
+              if (missing > 0) return { missing, counts: null };
+              const counts: Record<string, number> = {};
+              for (const c of spec.children) {
+                counts[c.table] = h
+                  .prepare(
+                    `DELETE FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
+                       (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
+                  )
+                  .run(idList).changes;
+              }
+              counts[spec.table] = h
+                .prepare(`DELETE FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`)
+                .run(idList).changes;
+              return { missing: 0, counts };
+            });
+            const held = performance.now() - started;
+            report.longestLockMs = Math.max(report.longestLockMs, Math.round(held * 100) / 100);
+            if (outcome.counts) {
+              for (const [t, n] of Object.entries(outcome.counts)) report.moved[t] = (report.moved[t] ?? 0) + n;
+              if (options.onRows) {
+                // Rows are read back from the archive: what is exported is what was kept.
+                options.onRows(
+                  year,
+                  spec.table,
+                  archive.handle
+                    .prepare(
+                      `SELECT ${parentCols} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`,
+                    )
+                    .raw()
+                    .all(idList) as unknown[][],
+                );
+                for (const c of spec.children) {
+                  options.onRows(
+                    year,
+                    c.table,
+                    archive.handle
+                      .prepare(
+                        `SELECT ${c.columns.map(q).join(', ')} FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
+                           (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
+                      )
+                      .raw()
+                      .all(idList) as unknown[][],
+                  );
+                }
+              }
+              // Keep each write lock well under the bound: halve when close, grow when far.
+              if (held > options.maxLockMs / 2) batchSize = Math.max(1, Math.floor(batchSize / 2));
+              else if (held < options.maxLockMs / 8) batchSize = Math.min(10_000, batchSize * 2);
+              break;
+            }
+            // A writer changed the batch after the copy: copy again, then retry the check.
+            if (++attempt > 5)
+              throw new IoError(`rows of ${spec.table} keep changing during archiving; retry later`, 'IO_ERROR');
+            copy();
+          }
+          done += ids.length;
+          report.batches++;
+          options.onBatch?.(done, total);
+        }
+      } finally {
+        h.exec('DETACH arch');
+        archive.handle.exec('DETACH live');
+      }
+    } finally {
+      archive.close();
+    }
+  }
+  return report;
+}
+
+/** Rows of the batch (parents and children, as they are now) without an identical copy in the archive. */
+function missingFromArchive(h: Database.Database, spec: ArchivableTable, idList: string): number {
+  const same = (cols: readonly string[]) => cols.map((c) => `a.${q(c)} IS m.${q(c)}`).join(' AND ');
+  let missing = h
+    .prepare(
+      `SELECT count(*) FROM main.${q(spec.table)} m WHERE m.id IN (SELECT value FROM json_each(?))
+         AND NOT EXISTS (SELECT 1 FROM arch.${q(spec.table)} a WHERE a.id = m.id AND ${same(spec.columns)})`,
+    )
+    .pluck()
+    .get(idList) as number;
+  for (const c of spec.children) {
+    missing += h
+      .prepare(
+        `SELECT count(*) FROM main.${q(c.table)} m WHERE m.${q(c.childKey)} IN
+           (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))
+         AND NOT EXISTS (SELECT 1 FROM arch.${q(c.table)} a WHERE a.id = m.id AND ${same(c.columns)})`,
+      )
+      .pluck()
+      .get(idList) as number;
+  }
+  return missing;
+}
