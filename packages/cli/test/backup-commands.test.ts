@@ -1,10 +1,8 @@
 import { readdirSync } from 'node:fs';
-import { runProgram } from '@ora/harness';
 import { contentHash, createOraDatabase, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { program } from '../src/index.js';
-import { captureIo } from './capture.js';
+import { oraDb } from './run-cli.js';
 
 let t: ReturnType<typeof tempDir>;
 let db: string;
@@ -15,17 +13,6 @@ beforeEach(() => {
   dir = t.path('backups');
 });
 afterEach(() => t.cleanup());
-
-async function oraDb(args: string[]) {
-  const io = captureIo();
-  const code = await runProgram(program, args, io);
-  const logs = io
-    .err()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { msg: string; code?: string });
-  return { code, out: io.out(), logs, json: () => JSON.parse(io.out()) };
-}
 
 describe('ora-db backup list / verify', () => {
   it('lists backups with id, time, size and verified, and verifies them', async () => {

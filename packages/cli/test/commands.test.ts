@@ -2,29 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runProgram } from '@ora/harness';
 import { contentHash, createOraDatabase, snapshotDir, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { program } from '../src/index.js';
-import { captureIo } from './capture.js';
+import { oraDb } from './run-cli.js';
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => {
   t = tempDir();
 });
 afterEach(() => t.cleanup());
-
-async function oraDb(args: string[], env: Record<string, string> = {}) {
-  const io = captureIo(env);
-  const code = await runProgram(program, args, io);
-  const logs = io
-    .err()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { msg: string; code?: string });
-  return { code, out: io.out(), logs, json: () => JSON.parse(io.out()) };
-}
 
 describe('ora-db init', () => {
   it('creates a database with the ORA schema, mode 0600, and is a no-op the second time', async () => {

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runProgram } from '@ora/harness';
 import { contentHash, createOraDatabase, holdLock, snapshotDir, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { program } from '../src/index.js';
-import { captureIo } from './capture.js';
+import { oraDb } from './run-cli.js';
 
 let t: ReturnType<typeof tempDir>;
 let db: string;
@@ -15,17 +13,6 @@ beforeEach(() => {
   db = t.path('ora.db');
 });
 afterEach(() => t.cleanup());
-
-async function oraDb(args: string[]) {
-  const io = captureIo();
-  const code = await runProgram(program, args, io);
-  const logs = io
-    .err()
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { msg: string; code?: string; level: string });
-  return { code, out: io.out(), logs, json: () => JSON.parse(io.out()) };
-}
 
 describe('ora-db schema', () => {
   it('matches the committed docs/DATABASE_SCHEMA.md (regenerate with: pnpm -s ora-db schema --markdown > docs/DATABASE_SCHEMA.md)', async () => {

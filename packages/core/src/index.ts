@@ -12,8 +12,8 @@ export {
 export {
   type Compression,
   decompressFile,
-  gunzipFile,
   gzipFileParallel,
+  hashArtifact,
   sha256File,
   zstdFile,
 } from './backup/compress.js';

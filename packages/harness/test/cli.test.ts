@@ -2,11 +2,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { choiceField, DatabaseLockedError, integerField, textField } from '@ora/core';
-import { tempDir } from '@ora/testkit';
+import { captureIo, tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineJob, type Program, runProgram } from '../src/index.js';
-import { captureIo } from './capture.js';
 
 const echo = defineJob({
   name: 'echo',

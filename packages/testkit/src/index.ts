@@ -14,6 +14,7 @@ import {
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { migrate, openDatabase, seedDemoData } from '@ora/core';
 import Database from 'better-sqlite3';
 
@@ -317,4 +318,39 @@ function parseLogLines(text: string): RunResult['logs'] {
         return { level: 'NOT-JSON', msg: line };
       }
     });
+}
+
+/** The streams a harness run writes to, captured as strings (structurally the harness's `Io`). */
+export interface CapturedIo {
+  env: Record<string, string | undefined>;
+  stdout: Writable;
+  stderr: Writable;
+  stderrIsTTY: boolean;
+  out: () => string;
+  err: () => string;
+}
+
+/** An Io for running the CLI in-process: stdout and stderr are captured, stderr is not a TTY. */
+export function captureIo(env: Record<string, string | undefined> = {}): CapturedIo {
+  let out = '';
+  let err = '';
+  const sink = (append: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        append(chunk.toString());
+        cb();
+      },
+    });
+  return {
+    env,
+    stdout: sink((s) => {
+      out += s;
+    }),
+    stderr: sink((s) => {
+      err += s;
+    }),
+    stderrIsTTY: false,
+    out: () => out,
+    err: () => err,
+  };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import type { Transform } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
 
@@ -128,35 +129,6 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/**
- * Decompresses a gzip artifact into `dest` (created exclusively, 0600, fsynced), hashing the
- * artifact and the output on the way. A truncated or corrupt artifact rejects.
- */
-export async function gunzipFile(
-  src: string,
-  dest: string,
-): Promise<{ artifactSha256: string; outputSha256: string; outputBytes: number }> {
-  const artifactHash = createHash('sha256');
-  const outHash = createHash('sha256');
-  const outFd = openSync(dest, 'wx', 0o600);
-  let outputBytes = 0;
-  try {
-    const input = createReadStream(src);
-    input.on('data', (d) => artifactHash.update(d as Buffer));
-    const gunzip = input.pipe(createGunzip());
-    input.on('error', (e) => gunzip.destroy(e));
-    for await (const chunk of gunzip) {
-      writeSync(outFd, chunk as Buffer);
-      outHash.update(chunk as Buffer);
-      outputBytes += (chunk as Buffer).length;
-    }
-    fsyncSync(outFd);
-  } finally {
-    closeSync(outFd);
-  }
-  return { artifactSha256: artifactHash.digest('hex'), outputSha256: outHash.digest('hex'), outputBytes };
-}
-
 export type Compression = 'zstd' | 'gzip';
 
 /**
@@ -197,54 +169,56 @@ export async function zstdFile(
   return { inputBytes, outputBytes, inputSha256: null, outputSha256: outHash.digest('hex') };
 }
 
-/** Decompresses an artifact of either format into `dest`, hashing artifact and output. */
+async function decoder(compression: Compression): Promise<Transform> {
+  return compression === 'gzip' ? createGunzip() : new (await import('zstd-napi')).DecompressStream();
+}
+
+/**
+ * Decodes an artifact, hashing its bytes and passing each decoded chunk to `sink`. Both formats
+ * check their content while decoding (zstd: each frame's XXH64; gzip: each member's CRC-32 and
+ * length), so a decode that succeeds proves the content; a damaged or truncated artifact rejects
+ * or yields fewer bytes.
+ */
+async function decodeArtifact(
+  src: string,
+  compression: Compression,
+  sink: (chunk: Buffer) => void,
+): Promise<{ artifactSha256: string; outputBytes: number }> {
+  const artifactHash = createHash('sha256');
+  let outputBytes = 0;
+  // The decoder first: a 'data' listener starts the file flowing, and no chunk may pass unpiped.
+  const decode = await decoder(compression);
+  const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
+  input.on('data', (d) => artifactHash.update(d as Buffer));
+  const decoded = input.pipe(decode);
+  input.on('error', (e) => decoded.destroy(e));
+  for await (const chunk of decoded) {
+    sink(chunk as Buffer);
+    outputBytes += (chunk as Buffer).length;
+  }
+  return { artifactSha256: artifactHash.digest('hex'), outputBytes };
+}
+
+/** Decompresses an artifact into `dest` (created exclusively, 0600, fsynced). */
 export async function decompressFile(
   src: string,
   dest: string,
   compression: Compression,
-): Promise<{ artifactSha256: string; outputSha256: string; outputBytes: number }> {
-  if (compression === 'gzip') return gunzipFile(src, dest);
-  const { DecompressStream } = await import('zstd-napi');
-  const artifactHash = createHash('sha256');
-  const outHash = createHash('sha256');
+): Promise<{ artifactSha256: string; outputBytes: number }> {
   const outFd = openSync(dest, 'wx', 0o600);
-  let outputBytes = 0;
   try {
-    const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
-    input.on('data', (d) => artifactHash.update(d as Buffer));
-    const decompressor = input.pipe(new DecompressStream());
-    input.on('error', (e) => decompressor.destroy(e));
-    for await (const chunk of decompressor) {
-      writeSync(outFd, chunk as Buffer);
-      outHash.update(chunk as Buffer);
-      outputBytes += (chunk as Buffer).length;
-    }
+    const result = await decodeArtifact(src, compression, (chunk) => writeSync(outFd, chunk));
     fsyncSync(outFd);
+    return result;
   } finally {
     closeSync(outFd);
   }
-  return { artifactSha256: artifactHash.digest('hex'), outputSha256: outHash.digest('hex'), outputBytes };
 }
 
-/**
- * Reads an artifact back: its SHA-256, and a full decompression whose output is only counted.
- * Both formats check their content themselves while decoding (zstd: the XXH64 of each frame;
- * gzip: the CRC-32 and length of each member), so a decompression that succeeds proves the
- * content, and no second full-size hash or write is needed.
- */
-export async function hashArtifact(
+/** Reads an artifact back without writing anything: its SHA-256 and decoded length (the round trip of a new backup). */
+export function hashArtifact(
   src: string,
   compression: Compression,
 ): Promise<{ artifactSha256: string; outputBytes: number }> {
-  const artifactHash = createHash('sha256');
-  let outputBytes = 0;
-  const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
-  input.on('data', (d) => artifactHash.update(d as Buffer));
-  const decompressor =
-    compression === 'gzip'
-      ? input.pipe(createGunzip())
-      : input.pipe(new (await import('zstd-napi')).DecompressStream());
-  input.on('error', (e) => decompressor.destroy(e));
-  for await (const chunk of decompressor) outputBytes += (chunk as Buffer).length;
-  return { artifactSha256: artifactHash.digest('hex'), outputBytes };
+  return decodeArtifact(src, compression, () => {});
 }
