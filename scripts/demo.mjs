@@ -29,6 +29,7 @@ const steps = [
   ['What a restore of the newest backup would do', ['restore', 'latest', '--dry-run'], [0]],
   ['Migrations (backup first when any are pending)', ['migrate'], [0]],
   ['Archive: what would move to the yearly archives', ['archive', '--older-than', '365d', '--dry-run'], [0]],
+  ['Recover: a healthy database has nothing to recover', ['recover'], [0]],
   ['Low-stock alert (first 5)', ['inventory', 'low-stock', '--limit', '5'], [0]],
   ['Record a shipment', ['inventory', 'ship', 'SKU-0001', '1'], [0]],
   ['A bad input is refused with exit 2 and one line', ['inventory', 'ship', 'NO-SUCH-SKU', '1'], [2]],

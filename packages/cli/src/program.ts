@@ -5,6 +5,7 @@ import { backupVerifyJob } from '@ora/fn-backup-verify/job';
 import { dailyMaintenanceJob } from '@ora/fn-daily-maintenance/job';
 import { healthCheckJob } from '@ora/fn-health-check/job';
 import { metricsJob } from '@ora/fn-metrics/job';
+import { recoverJob } from '@ora/fn-recover/job';
 import { restoreJob } from '@ora/fn-restore/job';
 import { weeklyVacuumJob } from '@ora/fn-weekly-vacuum/job';
 import type { AnyJob, Program } from '@ora/harness';
@@ -25,6 +26,7 @@ export const JOBS: readonly AnyJob[] = [
   backupVerifyJob,
   restoreJob,
   archiveJob,
+  recoverJob,
 ];
 
 /** CLI-only commands: set-up and domain work. */
