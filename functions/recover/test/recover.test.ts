@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncate
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeRecord, openPageSource, parsePageHeader, readLeafCell, recoverDatabase, type SqlValue } from '@ora/core';
-import { bundleRunner, createOraDatabase, damagePage, tempDir } from '@ora/testkit';
+import { bundleRunner, createOraDatabase, damagePage, holdLock, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -67,7 +67,7 @@ function leafMap(path: string): {
   const leafPages: Record<string, number[]> = {};
   for (const s of stat) {
     if (!TABLES.includes(s.name) || s.pagetype !== 'leaf') continue;
-    (leafPages[s.name] ??= []).push(s.pageno);
+    leafPages[s.name] = [...(leafPages[s.name] ?? []), s.pageno];
     const page = source.page(s.pageno) as Buffer;
     const header = parsePageHeader(page, s.pageno, source.usableSize);
     pages.set(
@@ -233,6 +233,23 @@ describe('recover job', () => {
     const check = new Database(db, { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
     check.close();
+  });
+
+  it('refuses --replace (exit 3) while another process has the database open, leaving it in place', async () => {
+    createOraDatabase(db, 300);
+    damagePage(db, leafMap(db).interiorPages[0] as number);
+    const before = readFileSync(db);
+    const holder = await holdLock(db, 'write');
+    try {
+      const r = recover(['--db', db, '--replace']);
+      expect(r.code).toBe(3);
+      expect(r.logs.at(-1)?.msg).toMatch(
+        new RegExp(`^refusing to replace .*ora\\.db: pid ${holder.child.pid} .* still has it open`),
+      );
+    } finally {
+      await holder.release();
+    }
+    expect(readFileSync(db).equals(before)).toBe(true);
   });
 
   it.each([

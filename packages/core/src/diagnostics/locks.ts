@@ -68,7 +68,7 @@ export function processesHolding(path: string): FileHolder[] | null {
     try {
       command = readFileSync(join('/proc', pid, 'cmdline'), 'utf8')
         .replace(/\0+$/, '')
-        .replace(/\0/g, ' ');
+        .replace(/[\0\s]+/g, ' '); // one line: arguments (a node -e script, say) may hold newlines
     } catch {
       command = '(unknown)';
     }
