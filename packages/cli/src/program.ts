@@ -1,33 +1,13 @@
 import { describeConfig, VERSION } from '@ora/core';
-import { archiveJob } from '@ora/fn-archive/job';
-import { backupJob } from '@ora/fn-backup/job';
-import { backupVerifyJob } from '@ora/fn-backup-verify/job';
-import { dailyMaintenanceJob } from '@ora/fn-daily-maintenance/job';
-import { healthCheckJob } from '@ora/fn-health-check/job';
-import { metricsJob } from '@ora/fn-metrics/job';
-import { recoverJob } from '@ora/fn-recover/job';
-import { restoreJob } from '@ora/fn-restore/job';
-import { weeklyVacuumJob } from '@ora/fn-weekly-vacuum/job';
 import type { AnyJob, Program } from '@ora/harness';
 import { backupListCommand, backupVerifyCommand, migrateCommand } from './commands/backup.js';
 import { diagnoseFkCommand, diagnoseLocksCommand, explainCommand } from './commands/diagnose.js';
 import { initCommand } from './commands/init.js';
 import { inventoryCommands } from './commands/inventory.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { schemaCommand } from './commands/schema.js';
 import { seedCommand } from './commands/seed.js';
-
-/** The scheduled jobs, each also a bundle in functions/<job> (SPEC §2). */
-export const JOBS: readonly AnyJob[] = [
-  healthCheckJob,
-  dailyMaintenanceJob,
-  weeklyVacuumJob,
-  metricsJob,
-  backupJob,
-  backupVerifyJob,
-  restoreJob,
-  archiveJob,
-  recoverJob,
-];
+import { JOBS } from './jobs.js';
 
 /** CLI-only commands: set-up and domain work. */
 export const COMMANDS: readonly AnyJob[] = [
@@ -38,6 +18,7 @@ export const COMMANDS: readonly AnyJob[] = [
   backupVerifyCommand,
   ...inventoryCommands,
   schemaCommand,
+  scheduleCommand,
   diagnoseLocksCommand,
   diagnoseFkCommand,
   explainCommand,
@@ -49,6 +30,8 @@ const EPILOGUE = [
   'Every job also reads its input as JSON from ORA_EVENT (flags win), and this environment:',
   ...describeConfig().map((v) => `  ${v.name.padEnd(22)} ${v.describe}${v.default ? ` [default ${v.default}]` : ''}`),
 ].join('\n');
+
+export { JOBS };
 
 export const program: Program = {
   scriptName: 'ora-db',

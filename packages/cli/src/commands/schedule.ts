@@ -1,0 +1,47 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { booleanField, choiceField, textField } from '@ora/core';
+import { defineJob, renderCrontab, renderKubernetes } from '@ora/harness';
+import { z } from 'zod';
+import { JOBS } from '../jobs.js';
+
+export const scheduleCommand = defineJob({
+  name: 'schedule',
+  describe:
+    "Render every job's declared schedule as a crontab or as Kubernetes CronJobs (infra/cron/crontab and infra/k8s/*.yaml are these renderings)",
+  schedule: null,
+  event: z.object({
+    format: choiceField(['crontab', 'k8s'] as const)
+      .default('crontab')
+      .describe('Output format'),
+    write: booleanField().default(false).describe('Write the files under --out-dir instead of printing them'),
+    outDir: textField('a directory path').default('infra').describe('Where --write puts cron/crontab and k8s/*.yaml'),
+  }),
+  examples: [
+    ['$0 schedule --format crontab', 'print the crontab'],
+    ['$0 schedule --format k8s --write', 'regenerate infra/k8s/*.yaml'],
+  ],
+  run(e) {
+    const files: Record<string, string> =
+      e.format === 'crontab'
+        ? { 'cron/crontab': renderCrontab(JOBS) }
+        : Object.fromEntries(Object.entries(renderKubernetes(JOBS)).map(([n, t]) => [`k8s/${n}`, t]));
+    if (e.write) {
+      for (const [name, text] of Object.entries(files)) {
+        const path = join(e.outDir, name);
+        mkdirSync(join(path, '..'), { recursive: true });
+        writeFileSync(path, text);
+      }
+    }
+    return {
+      status: 'ok' as const,
+      format: e.format,
+      written: e.write ? Object.keys(files).map((f) => join(e.outDir, f)) : [],
+      files,
+    };
+  },
+  summarize: (r) =>
+    r.written.length > 0
+      ? `schedule: ok — wrote ${r.written.join(', ')}`
+      : Object.values(r.files).join('\n---\n').trimEnd(),
+});

@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { kubernetesObjects, renderCrontab, renderKubernetes } from '@ora/harness';
+import { CronJob } from 'kubernetes-models/batch/v1';
+import { ConfigMap } from 'kubernetes-models/v1';
+import { describe, expect, it } from 'vitest';
+import { JOBS } from '../src/index.js';
+import { oraDb } from './run-cli.js';
+
+const infra = join(dirname(fileURLToPath(import.meta.url)), '../../../infra');
+
+describe('schedules: one source of truth', () => {
+  it('the committed crontab is a fresh render (regenerate: pnpm -s ora-db schedule --format crontab --write)', () => {
+    expect(readFileSync(join(infra, 'cron/crontab'), 'utf8')).toBe(renderCrontab(JOBS));
+  });
+
+  it('the committed Kubernetes files are a fresh render (regenerate: pnpm -s ora-db schedule --format k8s --write)', () => {
+    const rendered = renderKubernetes(JOBS);
+    expect(readdirSync(join(infra, 'k8s')).sort()).toEqual(Object.keys(rendered).sort());
+    for (const [name, text] of Object.entries(rendered))
+      expect(readFileSync(join(infra, 'k8s', name), 'utf8'), name).toBe(text);
+  });
+
+  it('renders a CronJob for every scheduled job, valid against the Kubernetes schema', () => {
+    const objects = kubernetesObjects(JOBS);
+    const cronJobs = objects.filter((o) => o.kind === 'CronJob');
+    expect(cronJobs.map((c) => (c.metadata as { name: string }).name).sort()).toEqual(
+      JOBS.filter((j) => j.schedule)
+        .map((j) => `ora-${j.name}`)
+        .sort(),
+    );
+    for (const o of objects) {
+      if (o.kind === 'CronJob') new CronJob(o as never).validate();
+      else new ConfigMap(o as never).validate();
+    }
+    for (const c of cronJobs) {
+      const spec = c.spec as Record<string, any>;
+      expect(spec.concurrencyPolicy).toBe('Forbid');
+      const pod = spec.jobTemplate.spec.template.spec;
+      expect(pod.securityContext.runAsNonRoot).toBe(true);
+      expect(pod.containers[0].securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+      });
+      expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe(
+        'kubernetes.io/hostname',
+      );
+    }
+  });
+
+  it('schema validation catches a broken object (the check can fail)', () => {
+    const broken = { ...kubernetesObjects(JOBS)[1], spec: { schedule: 5 } };
+    expect(() => new CronJob(broken as never).validate()).toThrow(/jobTemplate|schedule/);
+  });
+
+  it('ora-db schedule prints the crontab, and refuses an unknown format', async () => {
+    const r = await oraDb(['schedule', '--format', 'crontab']);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(renderCrontab(JOBS));
+    const bad = await oraDb(['schedule', '--format', 'systemd']);
+    expect(bad.code).toBe(2);
+    expect(bad.logs[0]?.msg).toBe('invalid input: --format="systemd": expected one of: crontab, k8s');
+  });
+});
