@@ -35,6 +35,7 @@ describe('schedules: one source of truth', () => {
       else new ConfigMap(o as never).validate();
     }
     for (const c of cronJobs) {
+      // biome-ignore lint/suspicious/noExplicitAny: walking a rendered manifest's nested fields.
       const spec = c.spec as Record<string, any>;
       expect(spec.concurrencyPolicy).toBe('Forbid');
       const pod = spec.jobTemplate.spec.template.spec;

@@ -23,6 +23,7 @@ const runOptionsSchema = z.strictObject({
   logLevel: choiceField(LOG_LEVELS).optional(),
   metricsFile: textField('a file path').optional(),
   pingUrl: urlField().optional(),
+  pushgateway: urlField().optional(),
 });
 
 const GLOBAL_FLAGS = {
@@ -35,6 +36,10 @@ const GLOBAL_FLAGS = {
   'metrics-file': {
     type: 'string',
     describe: 'Write Prometheus text metrics of the run to this file (atomically); default $ORA_METRICS_FILE',
+  },
+  pushgateway: {
+    type: 'string',
+    describe: "Also push the run's metrics to this Prometheus Pushgateway URL; default $ORA_PUSHGATEWAY_URL",
   },
   'ping-url': {
     type: 'string',
@@ -191,6 +196,7 @@ export async function runProgram(
     logLevel: argv.logLevel,
     metricsFile: argv.metricsFile,
     pingUrl: argv.pingUrl,
+    pushgateway: argv.pushgateway,
   });
   if (!options.success) {
     const problems = options.error.issues.map((i) => `--${kebab(String(i.path[0]))}: ${i.message}`);

@@ -14,7 +14,7 @@ export {
 export { type FlagSpec, flagsOf, kebab, parseEventJson, resolveEvent } from './event.js';
 export { type Io, processIo, routeProcessWarnings } from './io.js';
 export { createLogger, type Logger } from './logger.js';
-export { renderMetrics, writeFileAtomic } from './metrics-file.js';
+export { buildRegistry, previousLastSuccess, pushMetrics, renderMetrics, writeFileAtomic } from './metrics-file.js';
 export { ping, redactUrl } from './ping.js';
 export { createProgress, type Progress } from './progress.js';
 export { type RunOptions, runJob } from './run-job.js';

@@ -1,7 +1,7 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { IoError } from '@ora/core';
-import { Gauge, Registry } from 'prom-client';
+import { Gauge, Pushgateway, Registry } from 'prom-client';
 import type { JobMetric, JobResult } from './define-job.js';
 
 const STATUS_VALUES = ['ok', 'warn', 'skipped', 'failed'] as const;
@@ -16,7 +16,26 @@ function metricName(name: string): string {
  * the current), exit code, duration, last-run timestamp, and the job's own gauges, all labelled
  * with the job and the database.
  */
-export async function renderMetrics(result: JobResult, exitCode: number, extra: JobMetric[]): Promise<string> {
+export async function renderMetrics(
+  result: JobResult,
+  exitCode: number,
+  extra: JobMetric[],
+  previousLastSuccess: number | null = null,
+): Promise<string> {
+  return (await buildRegistry(result, exitCode, extra, previousLastSuccess)).metrics();
+}
+
+/**
+ * The run as a prom-client registry (for the metrics file and the Pushgateway). The last-success
+ * timestamp of a failed run is carried over from the previous file, so "last success too old"
+ * alerts keep working when every run rewrites the file.
+ */
+export async function buildRegistry(
+  result: JobResult,
+  exitCode: number,
+  extra: JobMetric[],
+  previousLastSuccess: number | null,
+): Promise<Registry> {
   const registry = new Registry();
   const labels = { job: result.job, database: result.database ?? '' };
   const labelNames = ['job', 'database'] as const;
@@ -43,6 +62,16 @@ export async function renderMetrics(result: JobResult, exitCode: number, extra: 
     labelNames,
     registers: [registry],
   }).set(labels, Date.parse(result.startedAt) / 1000);
+  const lastSuccess =
+    exitCode === 0 ? Date.parse(result.startedAt) / 1000 + result.durationMs / 1000 : previousLastSuccess;
+  if (lastSuccess !== null) {
+    new Gauge({
+      name: 'ora_job_last_success_timestamp_seconds',
+      help: 'Unix time the last successful run (exit 0) ended',
+      labelNames,
+      registers: [registry],
+    }).set(labels, lastSuccess);
+  }
   const byName = new Map<string, Gauge>();
   for (const m of extra) {
     const name = metricName(m.name);
@@ -58,7 +87,27 @@ export async function renderMetrics(result: JobResult, exitCode: number, extra: 
     }
     gauge.set({ ...labels, ...m.labels }, m.value);
   }
-  return registry.metrics();
+  return registry;
+}
+
+/** The last-success timestamp recorded in an earlier metrics file, if any. */
+export function previousLastSuccess(path: string, job: string): number | null {
+  try {
+    const text = readFileSync(path, 'utf8');
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('ora_job_last_success_timestamp_seconds{') && l.includes(`job="${job}"`));
+    const value = line ? Number(line.split(' ').at(-1)) : Number.NaN;
+    return Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Pushes the run to a Prometheus Pushgateway (grouped by job); failures are the caller's to log. */
+export async function pushMetrics(url: string, registry: Registry, job: string): Promise<void> {
+  const gateway = new Pushgateway(url, { timeout: 5000 }, registry);
+  await gateway.pushAdd({ jobName: 'ora-db', groupings: { ora_job: job } });
 }
 
 /**

@@ -12,8 +12,8 @@ import type { AnyJob, JobOutcome, JobResult } from './define-job.js';
 import { parseEventJson, resolveEvent } from './event.js';
 import type { Io } from './io.js';
 import { createLogger, type Logger } from './logger.js';
-import { renderMetrics, writeFileAtomic } from './metrics-file.js';
-import { ping } from './ping.js';
+import { buildRegistry, previousLastSuccess, pushMetrics, writeFileAtomic } from './metrics-file.js';
+import { ping, redactUrl } from './ping.js';
 import { createProgress } from './progress.js';
 
 /** Options every job takes, whatever its event: output, logging, monitoring. */
@@ -23,6 +23,7 @@ export interface RunOptions {
   logLevel?: LogLevel;
   metricsFile?: string;
   pingUrl?: string;
+  pushgateway?: string;
 }
 
 export interface RunRequest {
@@ -63,12 +64,14 @@ export async function runJob(request: RunRequest): Promise<number> {
   let database: string | null = null;
   let pingUrl = options.pingUrl;
   let metricsFile = options.metricsFile;
+  let pushgateway = options.pushgateway;
   let result: JobResult;
   let exitCode: number;
   try {
     config = loadConfig(io.env);
     pingUrl ??= config.pingUrl;
     metricsFile ??= config.metricsFile;
+    pushgateway ??= config.pushgateway;
     if (!options.verbose && options.logLevel === undefined && config.logLevel !== 'info') {
       logger = createLogger({
         level: config.logLevel,
@@ -120,17 +123,42 @@ export async function runJob(request: RunRequest): Promise<number> {
   } else if (!(result.status === 'failed' && 'error' in result)) {
     io.stdout.write(`${humanSummary(job, result)}\n`);
   }
-  if (metricsFile) {
-    try {
-      const extra = job.metrics && !('error' in result) ? job.metrics(result) : [];
-      writeFileAtomic(metricsFile, await renderMetrics(result, exitCode, extra));
-    } catch (error) {
-      logger.error({ code: isOraError(error) ? error.code : 'UNEXPECTED' }, (error as Error).message);
-      if (exitCode === EXIT.ok) exitCode = EXIT.environment;
+  if (metricsFile || pushgateway) {
+    const extra = job.metrics && !('error' in result) ? job.metrics(result) : [];
+    const registry = await buildRegistry(
+      result,
+      exitCode,
+      extra,
+      metricsFile ? previousLastSuccess(metricsFile, job.name) : null,
+    );
+    if (metricsFile) {
+      try {
+        writeFileAtomic(metricsFile, await registry.metrics());
+      } catch (error) {
+        logger.error({ code: isOraError(error) ? error.code : 'UNEXPECTED' }, (error as Error).message);
+        if (exitCode === EXIT.ok) exitCode = EXIT.environment;
+      }
+    }
+    if (pushgateway) {
+      try {
+        await pushMetrics(pushgateway, registry, job.name);
+      } catch (error) {
+        // Monitoring must never change the job's outcome.
+        logger.warn(
+          { host: redactUrl(pushgateway), reason: (error as Error).message },
+          'push to the Pushgateway failed',
+        );
+      }
     }
   }
   if (pingUrl) {
-    await ping(pingUrl, exitCode === EXIT.ok ? 'success' : 'fail', logger, humanSummary(job, result));
+    const summary = humanSummary(job, result);
+    await ping(
+      pingUrl,
+      exitCode === EXIT.ok ? 'success' : 'fail',
+      logger,
+      exitCode === EXIT.ok ? summary : `exit ${exitCode}: ${summary}`,
+    );
   }
   return exitCode;
 }

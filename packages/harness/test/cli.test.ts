@@ -150,6 +150,17 @@ describe('--metrics-file', () => {
     expect(readdirSync(t.dir)).toEqual(['echo.prom']);
   });
 
+  it('carries the last success over a failed run, so "last success too old" alerts work', async () => {
+    const file = t.path('echo.prom');
+    expect(await runProgram(program, ['echo', '--metrics-file', file], captureIo())).toBe(0);
+    const success = /ora_job_last_success_timestamp_seconds\{[^}]*\} (\S+)/.exec(readFileSync(file, 'utf8'))?.[1];
+    expect(Number(success)).toBeGreaterThan(1.7e9);
+    expect(await runProgram(program, ['echo', '--outcome', 'failed', '--metrics-file', file], captureIo())).toBe(1);
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('ora_job_status{job="echo",database="ora.db",status="failed"} 1');
+    expect(/ora_job_last_success_timestamp_seconds\{[^}]*\} (\S+)/.exec(text)?.[1]).toBe(success);
+  });
+
   it('records failures too', async () => {
     const file = t.path('echo.prom');
     expect(await runProgram(program, ['echo', '--outcome', 'locked', '--metrics-file', file], captureIo())).toBe(3);
@@ -198,7 +209,36 @@ describe('--ping-url', () => {
     const io = captureIo({ ORA_PING_URL: `${base}/abc` });
     expect(await runProgram(program, ['echo', '--outcome', 'failed'], io)).toBe(1);
     expect(hits.map((h) => h.path)).toEqual(['/abc/start', '/abc/fail']);
-    expect(hits[1]?.body).toBe('echo: failed x1');
+    expect(hits[1]?.body).toBe('exit 1: echo: failed x1');
+  });
+
+  it('retries a ping the server answers with 5xx', async () => {
+    let calls = 0;
+    const flaky = createServer((req, res) => {
+      calls++;
+      res.statusCode = calls < 2 ? 503 : 200;
+      res.end();
+    });
+    await new Promise<void>((r) => flaky.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(flaky.address() as AddressInfo).port}/x`;
+    try {
+      expect(await runProgram(program, ['echo', '--ping-url', url], captureIo())).toBe(0);
+      expect(calls).toBe(3); // /start failed once then succeeded; success ping once
+    } finally {
+      await new Promise<void>((r) => flaky.close(() => r()));
+    }
+  });
+
+  it('pushes the run to a Pushgateway, and a failed push never changes the exit code', async () => {
+    const io = captureIo();
+    expect(await runProgram(program, ['echo', '--count', '4', '--pushgateway', base], io)).toBe(0);
+    const push = hits.find((h) => h.path.startsWith('/metrics/job/ora-db'));
+    expect(push?.path).toBe('/metrics/job/ora-db/ora_job/echo');
+    expect(push?.body).toContain('ora_echo_count{job="echo",database="ora.db"} 4');
+    expect(push?.body).toContain('ora_job_last_success_timestamp_seconds{job="echo",database="ora.db"}');
+    const down = captureIo();
+    expect(await runProgram(program, ['echo', '--pushgateway', 'http://127.0.0.1:9/'], down)).toBe(0);
+    expect(logLines(down.err()).some((l) => l.msg === 'push to the Pushgateway failed')).toBe(true);
   });
 
   it('keeps the exit code when the ping endpoint is down', async () => {

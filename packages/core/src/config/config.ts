@@ -164,6 +164,12 @@ export const CONFIG_VARIABLES = {
     describe: 'Write Prometheus text metrics of the run to this file (flag: --metrics-file)',
     default: '',
   },
+  ORA_PUSHGATEWAY_URL: {
+    key: 'pushgateway',
+    schema: urlField().optional(),
+    describe: "Prometheus Pushgateway to push each run's metrics to (flag: --pushgateway)",
+    default: '',
+  },
   ORA_PING_URL: {
     key: 'pingUrl',
     schema: urlField().optional(),
