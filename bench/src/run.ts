@@ -1,12 +1,22 @@
 // pnpm bench [--quick] [--runs N] [--size-mib N]: runs the benchmarks, prints a Markdown table,
 // writes bench/results/<date>.json. Figures are ratios of medians taken in alternation.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createOraDatabase } from '@ora/testkit';
 import { benchBackup } from './backup-bench.js';
 import { fixture } from './fixture.js';
 import { fmt } from './stats.js';
+import {
+  benchArchive,
+  benchColdStart,
+  benchHealthCheck,
+  benchRepositories,
+  benchRestore,
+  benchWriterDuring,
+  type Comparison,
+} from './suite.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const args = process.argv.slice(2);
@@ -48,8 +58,40 @@ const lines = [
   `| writer p99 during backup ≤ 2x idle, no failed write | idle p99 ${backup.writer.idle.p99Ms.toFixed(2)} ms, during ${backup.writer.duringBackup.p99Ms.toFixed(2)} ms (${backup.writer.p99Ratio}x), failures ${backup.writer.duringBackup.failures} | ${pass(backup.writer.p99Ratio <= 2 && backup.writer.duringBackup.failures === 0)} |`,
   ...backup.notes.map((n) => `\nNote: ${n}`),
 ];
+const comparisons: Comparison[] = [
+  ...benchHealthCheck(root, db, runs),
+  benchRestore(root, db, runs),
+  benchArchive(root, db, runs),
+  ...(await benchRepositories(root, runs)),
+];
+const tiny = join(mkdtempSync(join(tmpdir(), 'ora-bench-tiny-')), 'tiny.db');
+createOraDatabase(tiny, 10);
+comparisons.push(...benchColdStart(root, tiny, runs));
+const writer = await benchWriterDuring(root, db);
+lines.push(
+  '',
+  '## The other procedures',
+  '',
+  '| benchmark | ours (median) | baseline | baseline (median) | ratio | target | status |',
+  '|---|---|---|---|---|---|---|',
+  ...comparisons.map(
+    (c) =>
+      `| ${c.name} | ${fmt(c.ours.median)} | ${c.baselineName} | ${c.baseline ? fmt(c.baseline.median) : 'n/a'} | ${c.ratio ?? 'n/a'}x | ${c.target} | ${c.met === null ? '—' : pass(c.met)} |`,
+  ),
+  '',
+  '## A writer at 100 commits/s, idle and during each job',
+  '',
+  '| job | idle p50 / p99 / max | during p50 / p99 / max | failures | p99 ratio | target (≤ 2x, VACUUM exempt) |',
+  '|---|---|---|---|---|---|',
+  ...writer.map(
+    (w) =>
+      `| ${w.job} | ${w.idle.p50Ms.toFixed(2)} / ${w.idle.p99Ms.toFixed(2)} / ${w.idle.maxMs.toFixed(1)} ms | ${w.during.p50Ms.toFixed(2)} / ${w.during.p99Ms.toFixed(2)} / ${w.during.maxMs.toFixed(1)} ms | ${w.during.failures} | ${w.ratio}x | ${pass(w.met)} |`,
+  ),
+  '',
+  'Ratios: for health-check, restore and cold start, ours ÷ baseline (lower is better); for archive and repositories, baseline ÷ ours (higher is better), so each target reads as written.',
+);
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(root, `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`);
-writeFileSync(file, `${JSON.stringify({ machine, quick, sizeMib, runs, backup }, null, 2)}\n`);
+writeFileSync(file, `${JSON.stringify({ machine, quick, sizeMib, runs, backup, comparisons, writer }, null, 2)}\n`);
 console.error(`bench: results written to ${file}`);
