@@ -89,6 +89,27 @@ export interface VacuumReport {
   durationMs: number;
 }
 
+function vacuumReport(
+  mode: VacuumReport['mode'],
+  before: DatabaseStats,
+  after: DatabaseStats,
+  writeLockMs: number,
+  steps: number,
+  durationMs: number,
+): VacuumReport {
+  return {
+    mode,
+    sizeBytesBefore: before.pageCount * before.pageSize,
+    sizeBytesAfter: after.pageCount * after.pageSize,
+    pagesBefore: before.pageCount,
+    pagesAfter: after.pageCount,
+    pagesFreed: before.pageCount - after.pageCount,
+    writeLockMs,
+    steps,
+    durationMs,
+  };
+}
+
 /**
  * Full `VACUUM`: rebuilds the file without free pages. It holds the write lock for its whole
  * run, so callers gate it (threshold, window, space). The temp copy goes to a file, not memory:
@@ -104,18 +125,7 @@ export function vacuumFull(db: OraDatabase): VacuumReport {
     db.pragma('temp_store = MEMORY');
   }
   const durationMs = Math.round(performance.now() - started);
-  const after = collectStats(db);
-  return {
-    mode: 'full',
-    sizeBytesBefore: before.pageCount * before.pageSize,
-    sizeBytesAfter: after.pageCount * after.pageSize,
-    pagesBefore: before.pageCount,
-    pagesAfter: after.pageCount,
-    pagesFreed: before.pageCount - after.pageCount,
-    writeLockMs: durationMs,
-    steps: 1,
-    durationMs,
-  };
+  return vacuumReport('full', before, collectStats(db), durationMs, 1, durationMs);
 }
 
 /**
@@ -138,16 +148,12 @@ export async function vacuumIncremental(db: OraDatabase, stepPages: number, paus
     if (Number(db.pragma('freelist_count')) >= free) break; // no progress: stop rather than spin
     await new Promise((r) => setTimeout(r, pauseMs));
   }
-  const after = collectStats(db);
-  return {
-    mode: 'incremental',
-    sizeBytesBefore: before.pageCount * before.pageSize,
-    sizeBytesAfter: after.pageCount * after.pageSize,
-    pagesBefore: before.pageCount,
-    pagesAfter: after.pageCount,
-    pagesFreed: before.pageCount - after.pageCount,
-    writeLockMs: Math.round(longest),
+  return vacuumReport(
+    'incremental',
+    before,
+    collectStats(db),
+    Math.round(longest),
     steps,
-    durationMs: Math.round(performance.now() - started),
-  };
+    Math.round(performance.now() - started),
+  );
 }

@@ -41,13 +41,18 @@ export interface SalvageResult {
   freelistPages: number;
 }
 
-/** Walks a table b-tree from its root, collecting rows; marks every page it reaches. */
-function walkTable(
+/**
+ * Walks a b-tree from its root (table trees: interior 5 / leaf 13; index trees: 2 / 10), marking
+ * every page it reaches and handing each leaf to `onLeaf`. Pages that are not of the tree's kinds
+ * are reported to `onBad` and their subtrees skipped; a page reached twice is walked once.
+ */
+function walkTree(
   source: PageSource,
   root: number,
   reached: Set<number>,
-  out: TableSalvage | null,
-  rows: RecoveredRow[],
+  kinds: { interior: 2 | 5; leaf: 10 | 13 },
+  onLeaf: (page: Buffer, cells: number[]) => void,
+  onBad: (pageNumber: number) => void,
 ): void {
   const stack = [root];
   while (stack.length > 0) {
@@ -55,49 +60,58 @@ function walkTable(
     if (reached.has(n)) continue;
     const page = source.page(n);
     const header = page ? parsePageHeader(page, n, source.usableSize) : null;
-    if (!page || !header || (header.type !== 5 && header.type !== 13)) {
-      out?.unreadablePages.push(n);
+    if (!page || !header || (header.type !== kinds.interior && header.type !== kinds.leaf)) {
+      onBad(n);
       continue;
     }
     reached.add(n);
-    if (header.type === 5) {
-      for (const cell of header.cells) {
-        const child = interiorChild(page, cell);
-        if (child) stack.push(child);
-      }
-      if (header.rightChild) stack.push(header.rightChild);
+    if (header.type === kinds.leaf) {
+      onLeaf(page, header.cells);
       continue;
     }
     for (const cell of header.cells) {
-      const leaf = readLeafCell(page, cell, source.usableSize, source.page);
-      const values = leaf ? decodeRecord(leaf.payload, source.textEncoding) : null;
-      if (!leaf || !values) {
-        if (out) out.unreadableCells++;
-        continue;
-      }
-      rows.push({ rowid: leaf.rowid, values });
+      const child = interiorChild(page, cell);
+      if (child) stack.push(child);
     }
+    if (header.rightChild) stack.push(header.rightChild);
   }
 }
 
-/** Marks the pages of an index b-tree (never decoded: indexes are rebuilt). */
-function markIndex(source: PageSource, root: number, reached: Set<number>): void {
-  const stack = [root];
-  while (stack.length > 0) {
-    const n = stack.pop() as number;
-    if (reached.has(n)) continue;
-    const page = source.page(n);
-    const header = page ? parsePageHeader(page, n, source.usableSize) : null;
-    if (!page || !header || (header.type !== 2 && header.type !== 10)) continue;
-    reached.add(n);
-    if (header.type === 2) {
-      for (const cell of header.cells) {
-        const child = interiorChild(page, cell);
-        if (child) stack.push(child);
+/** Walks a table b-tree from its root, collecting the rows of its leaves. */
+function walkTable(
+  source: PageSource,
+  root: number,
+  reached: Set<number>,
+  out: TableSalvage | null,
+  rows: RecoveredRow[],
+): void {
+  walkTree(
+    source,
+    root,
+    reached,
+    { interior: 5, leaf: 13 },
+    (page, cells) => {
+      for (const cell of cells) {
+        const leaf = readLeafCell(page, cell, source.usableSize, source.page);
+        const values = leaf ? decodeRecord(leaf.payload, source.textEncoding) : null;
+        if (leaf && values) rows.push({ rowid: leaf.rowid, values });
+        else if (out) out.unreadableCells++;
       }
-      if (header.rightChild) stack.push(header.rightChild);
-    }
-  }
+    },
+    (n) => out?.unreadablePages.push(n),
+  );
+}
+
+/** Marks the pages of an index b-tree (never decoded: indexes are rebuilt from the rows). */
+function markIndex(source: PageSource, root: number, reached: Set<number>): void {
+  walkTree(
+    source,
+    root,
+    reached,
+    { interior: 2, leaf: 10 },
+    () => {},
+    () => {},
+  );
 }
 
 /** The freelist's trunk and leaf pages (file format §1.5): old deleted content that must not come back. */
@@ -187,7 +201,7 @@ export function fits(values: SqlValue[], shape: TableShape): boolean {
     if (c.type.includes('CHAR') || c.type.includes('CLOB') || c.type.includes('TEXT')) return typeof v === 'string';
     if (c.type.includes('BLOB') || c.type === '') return true;
     if (c.type.includes('REAL') || c.type.includes('FLOA') || c.type.includes('DOUB')) return typeof v === 'number';
-    return typeof v !== 'object' || v === null || Buffer.isBuffer(v) ? true : false;
+    return true; // NUMERIC affinity stores any class
   });
 }
 
