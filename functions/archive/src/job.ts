@@ -14,7 +14,7 @@ import {
   isoDateField,
   numberField,
   openDatabase,
-  textField,
+  pathField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
@@ -28,11 +28,11 @@ const olderThanField = () => {
 };
 
 export const archiveEvent = z.object({
-  db: textField('a database file path').describe('The live database'),
+  db: pathField('a database file path').describe('The live database'),
   table: choiceField(ARCHIVABLE_NAMES).default('shipped_orders').describe('What to archive (a fixed, declared list)'),
   before: isoDateField().optional().describe('Move rows dated before this day (YYYY-MM-DD)'),
   olderThan: olderThanField().optional().describe('Move rows older than this many days, e.g. 365d (default 365d)'),
-  archiveDir: textField('a directory path')
+  archiveDir: pathField('a directory path')
     .optional()
     .describe('Where the yearly ora_archive_<year>.db files go (default: beside the database)'),
   batchSize: integerField(1, 10_000).default(500).describe('Orders per batch to start with (adapts to --max-lock-ms)'),

@@ -9,14 +9,14 @@ import {
   isVerified,
   openBackupStore,
   openDatabase,
+  pathField,
   planRetention,
-  textField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
 
 export const backupEvent = z.object({
-  db: textField('a database file path').describe('SQLite database file to back up'),
+  db: pathField('a database file path').describe('SQLite database file to back up'),
   ...backupStoreFields(),
   method: choiceField(['backup-api', 'vacuum-into'] as const)
     .default('backup-api')

@@ -1,9 +1,9 @@
-import { analyzeDatabase, checkIntegrity, checkpointWal, integerField, openDatabase, textField } from '@ora/core';
+import { analyzeDatabase, checkIntegrity, checkpointWal, integerField, openDatabase, pathField } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
 
 export const dailyMaintenanceEvent = z.object({
-  db: textField('a database file path').describe('SQLite database file'),
+  db: pathField('a database file path').describe('SQLite database file'),
   checkpointWaitMs: integerField(0, 60_000, 'milliseconds').describe(
     'Longest wait of the TRUNCATE checkpoint for readers; writers are held off meanwhile',
   ),

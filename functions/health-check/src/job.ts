@@ -11,13 +11,13 @@ import {
   LATEST_SCHEMA_VERSION,
   numberField,
   openDatabase,
-  textField,
+  pathField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
 
 export const healthCheckEvent = z.object({
-  db: textField('a database file path').describe('SQLite database file to check'),
+  db: pathField('a database file path').describe('SQLite database file to check'),
   full: booleanField()
     .default(false)
     .describe('Run integrity_check (every page and index entry) instead of the faster quick_check'),
@@ -27,7 +27,7 @@ export const healthCheckEvent = z.object({
   freeCriticalPct: numberField(0, 100, 'percent').describe('Free-page percentage that is critical (exit 1)'),
   maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
   busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
-  logFile: textField('a file path')
+  logFile: pathField('a file path')
     .optional()
     .describe("Also append a plain-text report to this file, like the guide's logs/db_health.log"),
 });

@@ -6,18 +6,18 @@ import {
   integerField,
   knownQueries,
   openDatabase,
+  pathField,
   readConnectionSettings,
   readSlowQueryLog,
   summarizeSlowQueries,
   type TableInfo,
-  textField,
 } from '@ora/core';
 import { defineJob, type JobMetric } from '@ora/harness';
 import { z } from 'zod';
 
 export const metricsEvent = z.object({
-  db: textField('a database file path').describe('SQLite database file'),
-  slowQueryLog: textField('a file path')
+  db: pathField('a database file path').describe('SQLite database file'),
+  slowQueryLog: pathField('a file path')
     .optional()
     .describe('NDJSON slow-statement log to summarise (applications write it)'),
   top: integerField(1, 1000).default(10).describe('How many slow statements to list'),

@@ -1,10 +1,10 @@
-import { booleanField, recoverDatabase, textField } from '@ora/core';
+import { booleanField, pathField, recoverDatabase } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
 
 export const recoverEvent = z.object({
-  db: textField('a database file path').describe('The damaged database'),
-  out: textField('a file path')
+  db: pathField('a database file path').describe('The damaged database'),
+  out: pathField('a file path')
     .optional()
     .describe('Where the recovered database goes (must not exist); default ora_recovered_<ts>.db beside it'),
   replace: booleanField()

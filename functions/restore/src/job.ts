@@ -6,9 +6,9 @@ import {
   integerField,
   isoTimeField,
   openBackupStore,
+  pathField,
   pickBackup,
   restoreBackup,
-  textField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
@@ -16,8 +16,8 @@ import { z } from 'zod';
 export const restoreEvent = z.object({
   backup: backupSelectorField().optional().describe('Backup id or latest (default latest)'),
   at: isoTimeField().optional().describe('Restore the newest verified backup taken at or before this time'),
-  db: textField('a database file path').describe('The live database to restore into'),
-  to: textField('a file path').optional().describe('Restore into this new path instead of the live database'),
+  db: pathField('a database file path').describe('The live database to restore into'),
+  to: pathField('a file path').optional().describe('Restore into this new path instead of the live database'),
   ...backupStoreFields(),
   dryRun: booleanField().default(false).describe('Say what would be restored, change nothing'),
   busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),

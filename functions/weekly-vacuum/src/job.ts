@@ -12,7 +12,7 @@ import {
   numberField,
   openDatabase,
   parseWindow,
-  textField,
+  pathField,
   type VacuumReport,
   vacuumFull,
   vacuumIncremental,
@@ -22,7 +22,7 @@ import { defineJob } from '@ora/harness';
 import { z } from 'zod';
 
 export const weeklyVacuumEvent = z.object({
-  db: textField('a database file path').describe('SQLite database file'),
+  db: pathField('a database file path').describe('SQLite database file'),
   vacuumThresholdPct: numberField(0, 100, 'percent').describe('VACUUM only when free pages exceed this percentage'),
   maintenanceWindow: windowField().describe('Local time window HH:MM-HH:MM in which VACUUM may run'),
   force: booleanField().default(false).describe('Run outside the maintenance window'),

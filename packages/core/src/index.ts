@@ -47,6 +47,7 @@ export {
   LOG_LEVELS,
   type LogLevel,
   numberField,
+  pathField,
   s3UrlField,
   textField,
   urlField,

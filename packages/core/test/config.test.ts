@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig } from '../src/index.js';
+import { ConfigError, describeConfig, loadConfig, pathField, textField } from '../src/index.js';
 
 describe('loadConfig', () => {
   it('applies the defaults of the guide when nothing is set', () => {
@@ -64,6 +64,18 @@ describe('loadConfig', () => {
   it('refuses paths with NUL bytes and fractional timeouts', () => {
     expect(() => loadConfig({ DATABASE_PATH: 'a\0b' })).toThrow(/DATABASE_PATH=.*no NUL bytes/);
     expect(() => loadConfig({ ORA_BUSY_TIMEOUT_MS: '1.5' })).toThrow(/ORA_BUSY_TIMEOUT_MS="1.5"/);
+  });
+
+  it('refuses paths that were not valid UTF-8 (decoded to U+FFFD) or hold lone surrogates', () => {
+    expect(() => loadConfig({ DATABASE_PATH: 'a\uFFFDb.db' })).toThrow(/DATABASE_PATH=.*valid UTF-8/);
+    expect(() => loadConfig({ BACKUP_DIR: 'x\uD800' })).toThrow(/BACKUP_DIR=.*valid UTF-8/);
+    expect(loadConfig({ DATABASE_PATH: 'caf\u00e9/\u{1F600}.db' }).db).toBe('caf\u00e9/\u{1F600}.db');
+  });
+
+  it('accepts U+FFFD in data but not lone surrogates', () => {
+    expect(textField('a name').parse('a\uFFFDb')).toBe('a\uFFFDb');
+    expect(() => textField('a name').parse('a\uDC00b')).toThrow(/valid UTF-8/);
+    expect(() => pathField('a path').parse('a\uFFFDb')).toThrow(/valid UTF-8/);
   });
 
   it('describes every variable for --help and the README', () => {

@@ -1,4 +1,4 @@
-import { choiceField, EXIT, isOraError, LOG_LEVELS, textField, urlField } from '@ora/core';
+import { choiceField, EXIT, isOraError, LOG_LEVELS, pathField, urlField } from '@ora/core';
 import yargs, { type Argv } from 'yargs';
 import { z } from 'zod';
 import type { AnyJob } from './define-job.js';
@@ -21,7 +21,7 @@ const runOptionsSchema = z.strictObject({
   json: z.boolean().optional(),
   verbose: z.boolean().optional(),
   logLevel: choiceField(LOG_LEVELS).optional(),
-  metricsFile: textField('a file path').optional(),
+  metricsFile: pathField('a file path').optional(),
   pingUrl: urlField().optional(),
   pushgateway: urlField().optional(),
 });

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { booleanField, choiceField, textField } from '@ora/core';
+import { booleanField, choiceField, pathField } from '@ora/core';
 import { defineJob, renderCrontab, renderKubernetes } from '@ora/harness';
 import { z } from 'zod';
 import { JOBS } from '../jobs.js';
@@ -15,7 +15,7 @@ export const scheduleCommand = defineJob({
       .default('crontab')
       .describe('Output format'),
     write: booleanField().default(false).describe('Write the files under --out-dir instead of printing them'),
-    outDir: textField('a directory path').default('infra').describe('Where --write puts cron/crontab and k8s/*.yaml'),
+    outDir: pathField('a directory path').default('infra').describe('Where --write puts cron/crontab and k8s/*.yaml'),
   }),
   examples: [
     ['$0 schedule --format crontab', 'print the crontab'],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { booleanField, s3UrlField, textField, urlField } from '../config/fields.js';
+import { booleanField, pathField, s3UrlField, textField, urlField } from '../config/fields.js';
 import { BACKUP_ID_RE } from './manifest.js';
 
 /** A backup selector: an id (which can never name a path) or `latest`. */
@@ -38,7 +38,7 @@ export function isoTimeField() {
 /** The event fields that choose where backups are stored (a local directory, or S3). */
 export function backupStoreFields() {
   return {
-    backupDir: textField('a directory path').describe(
+    backupDir: pathField('a directory path').describe(
       'Local backup directory (one per database); with --dest, only the staging area for temp files',
     ),
     dest: s3UrlField().optional().describe('Store backups in s3://bucket/prefix instead of --backup-dir'),

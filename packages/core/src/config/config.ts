@@ -6,6 +6,7 @@ import {
   integerField,
   LOG_LEVELS,
   numberField,
+  pathField,
   s3UrlField,
   textField,
   urlField,
@@ -20,13 +21,13 @@ import {
 export const CONFIG_VARIABLES = {
   DATABASE_PATH: {
     key: 'db',
-    schema: textField('a database file path').default('ora.db'),
+    schema: pathField('a database file path').default('ora.db'),
     describe: 'SQLite database file the jobs operate on (flag: --db)',
     default: 'ora.db',
   },
   BACKUP_DIR: {
     key: 'backupDir',
-    schema: textField('a directory path').default('backups'),
+    schema: pathField('a directory path').default('backups'),
     describe: 'Where backups are written and read (flag: --backup-dir)',
     default: 'backups',
   },
@@ -142,7 +143,7 @@ export const CONFIG_VARIABLES = {
   },
   ORA_SLOW_QUERY_LOG: {
     key: 'slowQueryLog',
-    schema: textField('a file path').optional(),
+    schema: pathField('a file path').optional(),
     describe: 'NDJSON slow-statement log that applications write (enableSlowQueryLog) and metrics summarises',
     default: '',
   },
@@ -160,7 +161,7 @@ export const CONFIG_VARIABLES = {
   },
   ORA_METRICS_FILE: {
     key: 'metricsFile',
-    schema: textField('a file path').optional(),
+    schema: pathField('a file path').optional(),
     describe: 'Write Prometheus text metrics of the run to this file (flag: --metrics-file)',
     default: '',
   },

@@ -48,8 +48,20 @@ export function numberField(min: number, max: number, unit = '') {
   );
 }
 
-/** A non-empty string without NUL bytes, at most `max` characters (paths, names). */
+/** A non-empty string without NUL bytes or lone surrogates, at most `max` characters (names, data). */
 export function textField(what: string, max = 4096) {
+  return stringField(what, max, /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+}
+
+/**
+ * A file or directory path: a text field that also refuses U+FFFD. Node decodes bytes that are not
+ * UTF-8 (in argv and the environment) to U+FFFD, so the name on disk would not be the one typed.
+ */
+export function pathField(what: string, max = 4096) {
+  return stringField(what, max, /\uFFFD|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+}
+
+function stringField(what: string, max: number, invalidUnicode: RegExp) {
   const message = `expected ${what} (1 to ${max} characters, no NUL bytes)`;
   return z.preprocess(
     emptyToUndefined,
@@ -57,7 +69,8 @@ export function textField(what: string, max = 4096) {
       .string({ error: message })
       .min(1, { error: message })
       .max(max, { error: message })
-      .refine((s) => !s.includes('\0'), { error: message }),
+      .refine((s) => !s.includes('\0'), { error: message })
+      .refine((s) => !invalidUnicode.test(s), { error: `${message.slice(0, -1)}, valid UTF-8)` }),
   );
 }
 
