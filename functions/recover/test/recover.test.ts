@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeRecord, openPageSource, parsePageHeader, readLeafCell, recoverDatabase, type SqlValue } from '@ora/core';
@@ -222,6 +222,7 @@ describe('recover job', () => {
     createOraDatabase(db, 500);
     const map = leafMap(db);
     damagePage(db, map.interiorPages[0] as number);
+    chmodSync(db, 0o640);
     const damagedCopy = t.path('damaged.bak');
     copyFileSync(db, damagedCopy);
     const r = recover(['--db', db, '--replace', '--json']);
@@ -233,6 +234,9 @@ describe('recover job', () => {
     const check = new Database(db, { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
     check.close();
+    expect(statSync(db).mode & 0o777).toBe(0o640);
+    expect(statSync(result.emergencyCopy[0]).mode & 0o777).toBe(0o600);
+    expect(readdirSync(t.dir).filter((f) => f.includes('.partial-'))).toEqual([]);
   });
 
   it('refuses --replace (exit 3) while another process has the database open, leaving it in place', async () => {

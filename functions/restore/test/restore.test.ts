@@ -1,9 +1,18 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleRunner, bundleRunnerAsync, contentHash, createOraDatabase, holdLock, tempDir } from '@ora/testkit';
+import {
+  bundleRunner,
+  bundleRunnerAsync,
+  contentHash,
+  createOraDatabase,
+  holdLock,
+  missingWriterRows,
+  startWriter,
+  tempDir,
+} from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -74,6 +83,32 @@ describe('restore into the live database', () => {
     expect(count(result.preRestoreCopy)).toBe(count(db) + 12);
     expect(statSync(result.preRestoreCopy).mode & 0o777).toBe(0o600);
     expect(new Database(db, { readonly: true }).pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+
+  it('loses no committed write of a process writing throughout: each is in the restored database or the copy', async () => {
+    createOraDatabase(db, 3000);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    const writer = await startWriter(db, { ratePerSecond: 200 });
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await restoreAsync([id, '--db', db, '--backup-dir', dir, '--json']);
+    await new Promise((r) => setTimeout(r, 300));
+    const report = await writer.stop();
+    expect(r.code).toBe(0);
+    expect(report.failures).toBe(0);
+    expect(report.commits).toBeGreaterThan(50);
+    // Rows committed before the restore are in the copy; rows committed after it are live.
+    expect(missingWriterRows([db, r.json().preRestoreCopy], report.names)).toEqual([]);
+    const live = missingWriterRows([db], report.names).length;
+    expect(live).toBeGreaterThan(0);
+    expect(live).toBeLessThan(report.names.length);
+  });
+
+  it('keeps the mode of the live database file', async () => {
+    createOraDatabase(db, 50);
+    chmodSync(db, 0o640);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    expect(restore([id, '--db', db, '--backup-dir', dir]).code).toBe(0);
+    expect(statSync(db).mode & 0o777).toBe(0o640);
   });
 
   it('is seen consistently by a process that keeps the database open', async () => {

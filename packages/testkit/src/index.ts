@@ -149,6 +149,8 @@ export function rootPage(path: string, name: string): number {
 
 export interface WriterReport {
   commits: number;
+  /** The `workflows.name` of every committed row, to check that none was lost. */
+  names: string[];
   failures: number;
   errors: string[];
   p50Ms: number;
@@ -171,11 +173,12 @@ export async function startWriter(
     const db = new Database(${JSON.stringify(path)}, { fileMustExist: true, timeout: ${options.busyTimeoutMs ?? 8000} });
     db.pragma('journal_mode = WAL'); db.pragma('synchronous = NORMAL');
     const insert = db.prepare("INSERT INTO workflows (name, status, details) VALUES (?, 'ok', 'writer')");
-    const lat = []; let failures = 0; const errors = []; let n = 0; let stopping = false;
+    const lat = []; const names = []; let failures = 0; const errors = []; let n = 0; let stopping = false;
     const tick = () => {
       if (stopping) return;
       const t = performance.now();
-      try { db.exec('BEGIN IMMEDIATE'); insert.run('writer-' + process.pid + '-' + (n++)); db.exec('COMMIT'); lat.push(performance.now() - t); }
+      const name = 'writer-' + process.pid + '-' + (n++);
+      try { db.exec('BEGIN IMMEDIATE'); insert.run(name); db.exec('COMMIT'); lat.push(performance.now() - t); names.push(name); }
       catch (e) { failures++; if (errors.length < 5) errors.push(e.code + ': ' + e.message); try { db.exec('ROLLBACK'); } catch {} }
     };
     const timer = setInterval(tick, ${Math.max(1, Math.round(1000 / rate))});
@@ -184,7 +187,7 @@ export async function startWriter(
       stopping = true; clearInterval(timer);
       lat.sort((a, b) => a - b);
       const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : 0;
-      process.stdout.write(JSON.stringify({ commits: lat.length, failures, errors, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: lat.length ? lat[lat.length - 1] : 0 }) + '\\n');
+      process.stdout.write(JSON.stringify({ commits: lat.length, names, failures, errors, p50Ms: q(0.5), p99Ms: q(0.99), maxMs: lat.length ? lat[lat.length - 1] : 0 }) + '\\n');
       db.close(); process.exit(0);
     });
   `;
@@ -353,4 +356,19 @@ export function captureIo(env: Record<string, string | undefined> = {}): Capture
     out: () => out,
     err: () => err,
   };
+}
+
+/** The writer rows (`workflows.name`) found in none of the database files `paths`. */
+export function missingWriterRows(paths: string[], names: string[]): string[] {
+  const found = new Set<string>();
+  for (const path of paths) {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      for (const n of db.prepare("SELECT name FROM workflows WHERE name LIKE 'writer-%'").pluck().all() as string[])
+        found.add(n);
+    } finally {
+      db.close();
+    }
+  }
+  return names.filter((n) => !found.has(n));
 }

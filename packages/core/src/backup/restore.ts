@@ -5,10 +5,11 @@ import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { BackupInvalidError, DatabaseLockedError, IoError, RestoreFailedError } from '../errors/errors.js';
+import { quoteIdentifier } from '../metrics/table-stats.js';
 import { checkIntegrity } from '../stats/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
-import { fsyncDir, ioError } from './files.js';
+import { fsyncDir, fsyncFile, ioError } from './files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 
@@ -87,38 +88,62 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
   }
 }
 
-/** Copies `source` over the open database `target` with the online backup API, retrying while busy. */
-async function copyPagesInto(sourcePath: string, target: OraDatabase): Promise<void> {
-  const source = new Database(sourcePath, { readonly: true, fileMustExist: true });
-  const deadline = Date.now() + target.busyTimeoutMs;
-  try {
-    for (;;) {
-      try {
-        // One step: every page in one transaction on the target, so readers of the live database
-        // see either the old content or the restored content, never a mix.
-        const result = await source.backup(target.path, { progress: () => 2_147_483_647 });
-        // better-sqlite3 reports a backup whose first step met SQLITE_BUSY as finished with
-        // totalPages 0: nothing was copied. Treat it as busy.
-        if (result.totalPages > 0) return;
-        throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? '';
-        if (!/^SQLITE_(BUSY|LOCKED)/.test(code) || Date.now() >= deadline) {
-          const translated = translateSqliteError(error, target.path, target.busyTimeoutMs);
-          if (translated instanceof DatabaseLockedError) {
-            throw new DatabaseLockedError(
-              `${translated.message}; the restore was refused and the live database was not changed`,
-              { cause: error },
-            );
-          }
-          throw translated;
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  } finally {
-    source.close();
+/**
+ * Replaces every schema object and row of the live database (`main`) with those of the attached,
+ * verified copy (`restored`), inside the caller's write transaction: other connections see the old
+ * content until COMMIT, and a ROLLBACK (or a crash) leaves the old content whole.
+ */
+function replaceContent(db: Database.Database): void {
+  type Entry = { type: string; name: string; tbl_name: string; sql: string | null };
+  const schema = (s: string) =>
+    db
+      .prepare(
+        `SELECT type, name, tbl_name, sql FROM ${s}.sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid`,
+      )
+      .all() as Entry[];
+  const restored = schema('restored');
+  if (restored.some((e) => /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(e.sql ?? ''))) {
+    throw new RestoreFailedError(
+      'the backup holds a virtual table, which cannot be restored into the live database in one transaction; restore it --to a new path instead',
+    );
   }
+  const q = quoteIdentifier;
+  const live = schema('main');
+  for (const type of ['trigger', 'view', 'table'] as const) {
+    for (const e of live.filter((x) => x.type === type))
+      db.exec(`DROP ${type.toUpperCase()} IF EXISTS main.${q(e.name)}`);
+  }
+  const hasTable = (s: string, name: string) =>
+    db.prepare(`SELECT 1 FROM ${s}.sqlite_schema WHERE type = 'table' AND name = ?`).get(name) !== undefined;
+  for (const e of restored.filter((x) => x.type === 'table')) {
+    db.exec(e.sql as string);
+    const columns = (
+      db.prepare(`SELECT name, hidden FROM pragma_table_xinfo(?, 'restored')`).all(e.name) as {
+        name: string;
+        hidden: number;
+      }[]
+    )
+      .filter((c) => c.hidden === 0)
+      .map((c) => q(c.name));
+    const withoutRowid = /WITHOUT\s+ROWID\s*;?\s*$/i.test(e.sql as string);
+    const list = withoutRowid ? columns.join(', ') : ['rowid', ...columns].join(', ');
+    db.exec(`INSERT INTO main.${q(e.name)} (${list}) SELECT ${list} FROM restored.${q(e.name)}`);
+  }
+  // AUTOINCREMENT counters and ANALYZE statistics travel with the rows.
+  for (const internal of ['sqlite_sequence', 'sqlite_stat1']) {
+    if (hasTable('main', internal)) db.exec(`DELETE FROM main.${internal}`);
+    if (!hasTable('restored', internal)) continue;
+    if (!hasTable('main', internal)) db.exec('ANALYZE main.sqlite_schema'); // creates sqlite_stat1
+    if (hasTable('main', internal)) {
+      db.exec(`DELETE FROM main.${internal}`);
+      db.exec(`INSERT INTO main.${internal} SELECT * FROM restored.${internal}`);
+    }
+  }
+  for (const type of ['index', 'view', 'trigger'] as const) {
+    for (const e of restored.filter((x) => x.type === type && x.sql)) db.exec(e.sql as string);
+  }
+  const version = db.prepare('PRAGMA restored.user_version').pluck().get() as number;
+  db.pragma(`main.user_version = ${Number(version)}`);
 }
 
 /** Checks that `db` now holds exactly the backup: integrity, schema version, row counts. */
@@ -135,14 +160,15 @@ function matchesBackup(db: OraDatabase, manifest: Manifest, maxProblems: number)
 /**
  * Restores a verified backup (SPEC §4, invariant 4).
  *
- * Into the live database it never copies a file over it: the restored pages go in through
- * SQLite's online backup API in a single transaction on the live database. That is what makes it
- * safe with `-wal`/`-shm` files and open connections: SQLite itself applies the live WAL first, no
- * stale WAL can be replayed over the restored pages, and other processes see the old or the new
- * content, never a mix. A process holding a write transaction makes it refuse (exit 3, nothing
- * changed). A copy of the current content (with its WAL) is kept first as
- * `ora_before_restore_<ts>.db`, and if the result does not match the backup, that copy is put
- * back and verified.
+ * Into the live database it never copies a file over it. It takes the write lock on the live
+ * database (`BEGIN IMMEDIATE`, waiting up to the busy timeout), copies the current content to
+ * `ora_before_restore_<ts>.db` through the online backup API under that same lock, replaces every
+ * table, index, view and trigger with the verified copy's, checks the result against the manifest
+ * (integrity_check, schema version, row counts), and only then commits. So no other process can
+ * commit between the copy and the restore (the copy holds exactly what was replaced), readers see
+ * the old or the new content and never a mix, the live `-wal`/`-shm` stay SQLite's to manage, and
+ * a failure or a crash anywhere before COMMIT leaves the live database as it was. Writers wait
+ * (up to their own busy timeout) while it runs.
  *
  * To a new path (`toNewPath`), the verified copy is renamed into place; a leftover `-wal` or
  * `-shm` beside that path is refused, since SQLite would replay it over the restored file.
@@ -200,27 +226,55 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     }
 
     const live = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
+    const preRestoreCopy = join(dir, `ora_before_restore_${timestamp()}.db`);
+    const db = live.handle;
+    let committed = false;
     try {
-      const preRestoreCopy = join(dir, `ora_before_restore_${timestamp()}.db`);
+      live.run(() => db.prepare('ATTACH ? AS restored').run(temp));
+      // Foreign keys are checked row by row otherwise; the verified copy is consistent as a whole.
+      db.pragma('foreign_keys = OFF');
+      // One write transaction from the copy of the old content to the verified new content: no
+      // other process can commit in between, so the copy holds exactly what is replaced.
+      try {
+        live.run(() => db.exec('BEGIN IMMEDIATE'));
+      } catch (error) {
+        if (!(error instanceof DatabaseLockedError)) throw error;
+        throw new DatabaseLockedError(
+          `${error.message}; the restore was refused and the live database was not changed`,
+          {
+            cause: error,
+          },
+        );
+      }
       try {
         closeSync(openSync(preRestoreCopy, 'wx', 0o600));
-        live.run(() => live.handle.prepare('VACUUM INTO ?').run(preRestoreCopy));
+        // Read through a second connection: a reader under our write lock sees the last committed
+        // content and nobody can change it before the restore commits (the backup API will not
+        // read through the connection that holds the write transaction).
+        const reader = new Database(target, { readonly: true, fileMustExist: true });
+        try {
+          const copied = await reader.backup(preRestoreCopy, { progress: () => 2_147_483_647 });
+          if (copied.totalPages === 0)
+            throw new IoError(`copying ${target} to ${preRestoreCopy} did not start`, 'IO_ERROR');
+        } finally {
+          reader.close();
+        }
+        fsyncFile(preRestoreCopy);
       } catch (error) {
         removeQuietly(preRestoreCopy);
         throw (error as NodeJS.ErrnoException).code?.startsWith('E')
           ? ioError(error, `writing ${preRestoreCopy}`)
-          : error;
+          : translateSqliteError(error, preRestoreCopy, o.busyTimeoutMs);
       }
-      await copyPagesInto(temp, live);
-      live.pragma('journal_mode = WAL');
+      live.run(() => replaceContent(db));
       const problem = matchesBackup(live, o.manifest, o.maxProblems);
       if (problem) {
-        await copyPagesInto(preRestoreCopy, live);
-        const back = checkIntegrity(live, { full: true, maxProblems: o.maxProblems });
         throw new RestoreFailedError(
-          `restore of ${o.manifest.id} into ${target} did not verify (${problem}); the original was put back from ${preRestoreCopy} (integrity_check ${back.ok ? 'ok' : 'FAILED'})`,
+          `restore of ${o.manifest.id} into ${target} did not verify (${problem}); it was rolled back and the live database is unchanged (a copy is in ${preRestoreCopy})`,
         );
       }
+      live.run(() => db.exec('COMMIT'));
+      committed = true;
       return {
         backupId: o.manifest.id,
         target,
@@ -230,6 +284,12 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
         durationMs: Math.round(performance.now() - started),
       };
     } finally {
+      if (!committed && db.inTransaction) db.exec('ROLLBACK');
+      try {
+        db.exec('DETACH restored');
+      } catch {
+        // never attached
+      }
       live.close();
     }
   } finally {

@@ -31,7 +31,8 @@ export function lockPathFor(databasePath: string): string {
   return `${databasePath}.ora-job-lock`;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (on this host). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,6 +1,19 @@
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, openSync, renameSync, unlinkSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { fsyncDir, fsyncFile } from '../backup/files.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { processesHolding } from '../diagnostics/locks.js';
 import {
@@ -11,6 +24,7 @@ import {
   NotADatabaseError,
   RestoreFailedError,
 } from '../errors/errors.js';
+import { isAlive } from '../locking/job-lock.js';
 import { quoteIdentifier } from '../metrics/table-stats.js';
 import { openPageSource } from './file-format.js';
 import { type SalvageResult, salvage, tableShapes } from './salvage.js';
@@ -73,6 +87,21 @@ function quickCheckOk(path: string): boolean {
  * 4. with `replace`, and only if the result verifies and no process holds the database open, the
  *    recovered file takes the damaged one's place.
  */
+function removeFiles(base: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${base}${suffix}`, { force: true });
+}
+
+/** Removes `.<out>.partial-<pid>` files left by recover runs whose process is gone. */
+function removeStaleTemps(out: string): void {
+  const prefix = `.${basename(out)}.partial-`;
+  for (const name of readdirSync(dirname(out))) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number.parseInt(name.slice(prefix.length), 10);
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) continue;
+    removeFiles(join(dirname(out), name.replace(/-(wal|shm|journal)$/, '')));
+  }
+}
+
 export function recoverDatabase(options: RecoverOptions): RecoverReport {
   const path = resolve(options.path);
   try {
@@ -131,8 +160,12 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
   }
   report.schemaSource = result.schemaSource;
 
-  closeSync(openSync(out, 'wx', 0o600));
-  const db = new Database(out);
+  // Built under a temp name and renamed when complete: a run killed half-way leaves no file at
+  // `out` that could pass for a recovered database. Temps of dead runs are removed first.
+  removeStaleTemps(out);
+  const building = join(dirname(out), `.${basename(out)}.partial-${process.pid}`);
+  closeSync(openSync(building, 'wx', 0o600));
+  const db = new Database(building);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('foreign_keys = OFF');
@@ -190,8 +223,26 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     const rows = db.prepare('PRAGMA integrity_check(100)').pluck().all() as string[];
     report.integrity = { ok: rows.length === 1 && rows[0] === 'ok', problems: rows[0] === 'ok' ? [] : rows };
     report.foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
-  } finally {
+    db.pragma('journal_mode = DELETE'); // one self-contained file to rename
+  } catch (error) {
     db.close();
+    removeFiles(building);
+    throw error;
+  }
+  db.close();
+  try {
+    fsyncFile(building);
+    renameSync(building, out);
+    fsyncDir(dirname(out));
+  } catch (error) {
+    removeFiles(building);
+    throw new IoError(
+      `cannot move the recovered database to ${out} (${(error as NodeJS.ErrnoException).code})`,
+      'IO_ERROR',
+      {
+        cause: error,
+      },
+    );
   }
   report.output = out;
 
@@ -211,7 +262,9 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     for (const suffix of ['-wal', '-shm']) {
       if (existsSync(`${path}${suffix}`)) unlinkSync(`${path}${suffix}`); // belonged to the damaged file; kept in the emergency copy
     }
+    chmodSync(out, statSync(path).mode & 0o7777); // the database keeps its own mode
     renameSync(out, path);
+    fsyncDir(dir);
     report.replaced = true;
     report.output = path;
   }
