@@ -31,7 +31,7 @@ function parseAt(at: string): Date {
 export const restoreJob = defineJob({
   name: 'restore',
   describe:
-    'Restore a verified backup (by id, latest, or --at time) into the live database through the SQLite backup API (safe with WAL files and open connections; a copy of the current database is kept first, and put back if anything fails), or --to a new path',
+    'Restore a verified backup (by id, latest, or --at time) into the live database in one write transaction (safe with WAL files, open connections and concurrent writers; a copy of the current database is kept first, and any failure rolls back), or --to a new path',
   schedule: null,
   heavy: true,
   positional: ['backup'],
