@@ -178,6 +178,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const target = resolve(o.target);
   const dir = dirname(target);
   const temp = join(dir, `.ora-restore-${o.manifest.id}.tmp.db`);
+  // Fixed names: restores hold the job lock, and a later run clears what a killed one left.
+  const copyTemp = join(dir, '.ora-before-restore.tmp.db');
   if (o.toNewPath) {
     if (existsSync(target)) {
       throw new IoError(
@@ -198,6 +200,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     checkDatabaseFile(target);
   }
   removeQuietly(temp);
+  removeQuietly(copyTemp);
   try {
     await prepareVerifiedCopy(o, temp);
     if (o.toNewPath) {
@@ -247,21 +250,24 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
         );
       }
       try {
-        closeSync(openSync(preRestoreCopy, 'wx', 0o600));
+        // Written under a temp name and renamed once complete: a run killed half-way leaves no
+        // file that could pass for the copy.
+        closeSync(openSync(copyTemp, 'wx', 0o600));
         // Read through a second connection: a reader under our write lock sees the last committed
         // content and nobody can change it before the restore commits (the backup API will not
         // read through the connection that holds the write transaction).
         const reader = new Database(target, { readonly: true, fileMustExist: true });
         try {
-          const copied = await reader.backup(preRestoreCopy, { progress: () => 2_147_483_647 });
-          if (copied.totalPages === 0)
-            throw new IoError(`copying ${target} to ${preRestoreCopy} did not start`, 'IO_ERROR');
+          const copied = await reader.backup(copyTemp, { progress: () => 2_147_483_647 });
+          if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${copyTemp} did not start`, 'IO_ERROR');
         } finally {
           reader.close();
         }
-        fsyncFile(preRestoreCopy);
+        fsyncFile(copyTemp);
+        renameSync(copyTemp, preRestoreCopy);
+        fsyncDir(dir);
       } catch (error) {
-        removeQuietly(preRestoreCopy);
+        removeQuietly(copyTemp);
         throw (error as NodeJS.ErrnoException).code?.startsWith('E')
           ? ioError(error, `writing ${preRestoreCopy}`)
           : translateSqliteError(error, preRestoreCopy, o.busyTimeoutMs);
