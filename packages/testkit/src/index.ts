@@ -366,6 +366,8 @@ export function missingWriterRows(paths: string[], names: string[]): string[] {
     try {
       for (const n of db.prepare("SELECT name FROM workflows WHERE name LIKE 'writer-%'").pluck().all() as string[])
         found.add(n);
+    } catch (error) {
+      throw new Error(`cannot read the writer rows of ${path}: ${(error as Error).message}`, { cause: error });
     } finally {
       db.close();
     }

@@ -91,14 +91,19 @@ function removeFiles(base: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${base}${suffix}`, { force: true });
 }
 
-/** Removes `.<out>.partial-<pid>` files left by recover runs whose process is gone. */
-function removeStaleTemps(out: string): void {
-  const prefix = `.${basename(out)}.partial-`;
-  for (const name of readdirSync(dirname(out))) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number.parseInt(name.slice(prefix.length), 10);
-    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) continue;
-    removeFiles(join(dirname(out), name.replace(/-(wal|shm|journal)$/, '')));
+/**
+ * Removes the `.<name>.partial-<pid>` files (emergency copies and outputs being built) that recover
+ * runs whose process is gone left in `dir`.
+ */
+function removeStaleTemps(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const match =
+      /^\.ora_.*\.partial-(\d+)(-wal|-shm|-journal)?$/.exec(name) ??
+      /^\..*\.db\.partial-(\d+)(-wal|-shm|-journal)?$/.exec(name);
+    if (!match) continue;
+    const pid = Number(match[1]);
+    if (pid !== process.pid && isAlive(pid)) continue;
+    rmSync(join(dir, name), { force: true });
   }
 }
 
@@ -130,15 +135,26 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     walPagesApplied: 0,
   };
   if (healthy && !options.force) return report;
+  removeStaleTemps(dir);
+  if (dirname(out) !== dir) removeStaleTemps(dirname(out));
 
-  // 1. The emergency copy, untouched.
-  const copyBase = join(dir, `ora_corrupted_${stamp()}.db`);
+  // 1. The emergency copy, untouched: each file copied under a temp name and renamed once
+  // complete, so a run killed half-way leaves no partial file that could pass for the copy. A
+  // name already taken (a run earlier in the same second) gets a counter.
+  let copyBase = join(dir, `ora_corrupted_${stamp()}.db`);
+  for (let n = 2; existsSync(copyBase) || existsSync(`${copyBase}-wal`); n++) {
+    copyBase = join(dir, `ora_corrupted_${stamp()}_${n}.db`);
+  }
   for (const suffix of ['', '-wal', '-shm']) {
     if (!existsSync(`${path}${suffix}`)) continue;
+    const partial = join(dir, `.${basename(copyBase)}${suffix}.partial-${process.pid}`);
     try {
-      copyFileSync(`${path}${suffix}`, `${copyBase}${suffix}`, constants.COPYFILE_EXCL);
-      chmodSync(`${copyBase}${suffix}`, 0o600);
+      copyFileSync(`${path}${suffix}`, partial, constants.COPYFILE_EXCL);
+      chmodSync(partial, 0o600);
+      fsyncFile(partial);
+      renameSync(partial, `${copyBase}${suffix}`);
     } catch (error) {
+      rmSync(partial, { force: true });
       throw new IoError(
         `cannot write the emergency copy ${copyBase}${suffix} (${(error as NodeJS.ErrnoException).code}); free space or fix permissions first — nothing else was done`,
         'IO_ERROR',
@@ -147,6 +163,7 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     }
     report.emergencyCopy.push(`${copyBase}${suffix}`);
   }
+  fsyncDir(dir);
 
   // 2. Salvage from the emergency copy (with its WAL), never from the live file.
   const source = openPageSource(copyBase);
@@ -162,7 +179,6 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
 
   // Built under a temp name and renamed when complete: a run killed half-way leaves no file at
   // `out` that could pass for a recovered database. Temps of dead runs are removed first.
-  removeStaleTemps(out);
   const building = join(dirname(out), `.${basename(out)}.partial-${process.pid}`);
   closeSync(openSync(building, 'wx', 0o600));
   const db = new Database(building);
