@@ -90,7 +90,13 @@ function buildParser(program: Program, select: (s: Selection) => void, container
     .exitProcess(false)
     .showHelpOnFail(false)
     // Last of a repeated flag wins (as in most CLIs), instead of yargs turning it into an array.
-    .parserConfiguration({ 'camel-case-expansion': true, 'strip-dashed': true, 'duplicate-arguments-array': false })
+    .parserConfiguration({
+      'camel-case-expansion': true,
+      'strip-dashed': true,
+      'duplicate-arguments-array': false,
+      // `--no-x` is not a way to say false here (`--x=false` is): a typo must not read as a negation.
+      'boolean-negation': false,
+    })
     .wrap(Math.min(110, process.stdout.columns || 100))
     .options(GLOBAL_FLAGS)
     .group(Object.keys(GLOBAL_FLAGS), 'Output and monitoring:');
@@ -219,11 +225,13 @@ export async function runProgram(
 function describeParseError(message: string, args: readonly string[]): string {
   const unknown = /^Unknown arguments?: (.+)$/s.exec(message);
   if (!unknown?.[1]) return message.replace(/\n+/g, ' ');
-  const given = new Set(args.map((a) => a.replace(/=.*$/s, '')));
+  const given = args.filter((a) => a.startsWith('-')).map((a) => a.replace(/=.*$/s, ''));
+  // yargs names an unknown flag in camelCase (`--no-such-flag` → noSuchFlag): find what was typed.
+  const camel = (flag: string) => flag.replace(/^-+/, '').replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
   return unknown[1]
     .split(', ')
     .map((name) => {
-      const flag = [`--${name}`, `-${name}`].find((f) => given.has(f));
+      const flag = given.find((f) => f === `--${name}` || f === `-${name}` || camel(f) === name);
       return flag ? `unknown flag ${flag}` : `unknown command or argument '${name}'`;
     })
     .join(', ');

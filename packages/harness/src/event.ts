@@ -125,7 +125,8 @@ export function resolveEvent<E extends z.ZodObject>(event: E, sources: EventSour
     const given = key in raw ? `=${shorten(JSON.stringify(raw[key]) ?? String(raw[key]))}` : ' is required';
     return `${where}${given}: ${issue.message}`;
   });
-  throw new InvalidInputError(`invalid input: ${problems.join('; ')}`);
+  // One line per problem: a value failing two checks with the same message is reported once.
+  throw new InvalidInputError(`invalid input: ${[...new Set(problems)].join("; ")}`);
 }
 
 /** Keeps messages one readable line when the bad value is huge. */
