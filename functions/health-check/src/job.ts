@@ -1,5 +1,5 @@
-import { appendFileSync } from 'node:fs';
 import {
+  appendNoFollow,
   booleanField,
   checkIntegrity,
   collectStats,
@@ -8,6 +8,7 @@ import {
   InvalidInputError,
   IoError,
   integerField,
+  isOraError,
   LATEST_SCHEMA_VERSION,
   numberField,
   openDatabase,
@@ -208,8 +209,9 @@ export const healthCheckJob = defineJob({
 function appendLog(path: string, text: string): void {
   const entry = `=== ORA Database Health Check: ${new Date().toISOString()} ===\n${text}\n----------------------------------------\n`;
   try {
-    appendFileSync(path, entry, { mode: 0o600 });
+    appendNoFollow(path, entry, 'the log file');
   } catch (error) {
+    if (isOraError(error)) throw error;
     throw new IoError(
       `cannot append to log file ${path} (${(error as NodeJS.ErrnoException).code}); check that its directory exists and is writable`,
       'IO_ERROR',

@@ -126,7 +126,7 @@ export function resolveEvent<E extends z.ZodObject>(event: E, sources: EventSour
     return `${where}${given}: ${issue.message}`;
   });
   // One line per problem: a value failing two checks with the same message is reported once.
-  throw new InvalidInputError(`invalid input: ${[...new Set(problems)].join("; ")}`);
+  throw new InvalidInputError(`invalid input: ${[...new Set(problems)].join('; ')}`);
 }
 
 /** Keeps messages one readable line when the bad value is huge. */

@@ -1,6 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { booleanField, choiceField, pathField } from '@ora/core';
+import { mkdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { booleanField, choiceField, pathField, writeFileDurably } from '@ora/core';
 import { defineJob, renderCrontab, renderKubernetes } from '@ora/harness';
 import { z } from 'zod';
 import { JOBS } from '../jobs.js';
@@ -29,8 +29,9 @@ export const scheduleCommand = defineJob({
     if (e.write) {
       for (const [name, text] of Object.entries(files)) {
         const path = join(e.outDir, name);
-        mkdirSync(join(path, '..'), { recursive: true });
-        writeFileSync(path, text);
+        mkdirSync(dirname(path), { recursive: true });
+        // Through an exclusive temp file and a rename: a link planted at the path is replaced, not followed.
+        writeFileDurably(path, text, dirname(path), `.${basename(path)}.tmp-${process.pid}`);
       }
     }
     return {

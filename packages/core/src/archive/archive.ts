@@ -1,6 +1,7 @@
 import { closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
+import { realDir, refuseSymlink } from '../backup/files.js';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { IoError } from '../errors/errors.js';
 import { migrate } from '../schema/migrate.js';
@@ -42,12 +43,15 @@ const q = (id: string) => `"${id}"`;
 
 /** The yearly archive file for `year` of the live database `livePath`. */
 export function archivePathFor(livePath: string, year: string, archiveDir?: string): string {
-  const dir = archiveDir ? resolve(archiveDir) : dirname(resolve(livePath));
+  // A symlinked archive directory is resolved once, here: the result names the real place.
+  const dir = realDir(archiveDir ? resolve(archiveDir) : dirname(resolve(livePath)));
   return join(dir, `ora_archive_${year}.db`);
 }
 
 /** Opens (creating on first use, mode 0600, with the ORA schema) the archive database. */
 function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
+  // SQLite would follow a link planted at the archive's name and write the rows there.
+  refuseSymlink(path, 'the archive');
   if (!existsSync(path)) {
     const dir = dirname(path);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {

@@ -1,4 +1,15 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { IoError } from '../errors/errors.js';
 
 /** Translates a file-system error into the toolkit's I/O errors (disk full, permission, other). */
@@ -70,5 +81,56 @@ export function writeFileDurably(path: string, text: string, dir: string, tempNa
     fsyncDir(dir);
   } catch (error) {
     throw ioError(error, `writing ${path}`);
+  }
+}
+
+/**
+ * Appends `text` to `path` (created 0600), refusing to follow a symbolic link planted in its
+ * place: a log or lock file must not become a way to write somewhere else.
+ */
+export function appendNoFollow(path: string, text: string, what: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOOP') throw symlinkRefused(path, what, error);
+    throw error;
+  }
+  try {
+    if (text) writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function symlinkRefused(path: string, what: string, cause?: unknown): IoError {
+  return new IoError(
+    `refusing to use ${what} ${path}: it is a symbolic link; point it at the real file (links are not followed so that nothing is written or read elsewhere)`,
+    'IO_ERROR',
+    { cause },
+  );
+}
+
+/** Throws when `path` exists and is a symbolic link (files inside the backup directory, archives). */
+export function refuseSymlink(path: string, what: string): void {
+  let link = false;
+  try {
+    link = lstatSync(path).isSymbolicLink();
+  } catch {
+    return; // not there
+  }
+  if (link) throw symlinkRefused(path, what);
+}
+
+/**
+ * The real path of an existing directory, so that a symlinked backup or archive directory is
+ * resolved once, deliberately, and reported as the place the files really go; `dir` itself when
+ * it does not exist yet.
+ */
+export function realDir(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors/errors.js';
@@ -74,6 +74,10 @@ export function listBackups(dir: string): ListedBackups {
   for (const name of names.sort()) {
     if (!name.endsWith('.json') || !BACKUP_ID_RE.test(name.slice(0, -5))) continue;
     try {
+      if (lstatSync(join(dir, name)).isSymbolicLink()) {
+        unreadable.push({ file: name, problem: 'is a symbolic link; links in the backup directory are not followed' });
+        continue;
+      }
       const parsed = manifestSchema.safeParse(JSON.parse(readFileSync(join(dir, name), 'utf8')));
       if (parsed.success && parsed.data.id === name.slice(0, -5)) backups.push(parsed.data);
       else unreadable.push({ file: name, problem: 'manifest does not match its schema' });

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, existsSync, renameSync, unlinkSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, renameSync, rmSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,8 +9,8 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { InvalidInputError, IoError } from '../errors/errors.js';
-import { ensurePrivateDir, fsyncDir, ioError } from './files.js';
+import { BackupInvalidError, InvalidInputError, IoError } from '../errors/errors.js';
+import { ensurePrivateDir, fsyncDir, ioError, realDir } from './files.js';
 import {
   artifactFile,
   BACKUP_ID_RE,
@@ -43,7 +43,9 @@ export interface BackupStore {
 }
 
 export function localStore(dir: string): BackupStore {
-  const root = resolve(dir);
+  // A symlinked backup directory is resolved once, here: every file goes to (and the result names)
+  // the real directory.
+  const root = realDir(resolve(dir));
   return {
     location: root,
     stagingDir: root,
@@ -60,6 +62,11 @@ export function localStore(dir: string): BackupStore {
     },
     async fetchArtifact(manifest) {
       const path = join(root, manifest.artifact.file);
+      if (existsSync(path) && lstatSync(path).isSymbolicLink()) {
+        throw new BackupInvalidError(
+          `backup ${manifest.id}: ${path} is a symbolic link; links in the backup directory are not followed, so a backup cannot be read from elsewhere — nothing was read`,
+        );
+      }
       return existsSync(path) ? { path, release: () => {} } : null;
     },
     saveManifest: async (manifest) => writeManifest(root, manifest),
@@ -197,9 +204,10 @@ export function s3Store(options: S3StoreOptions): BackupStore {
       ensurePrivateDir(staging);
       const path = join(staging, `.tmp-download-${manifest.artifact.file}`);
       const partial = `${path}.part`;
+      rmSync(partial, { force: true }); // a killed run's leftover, in our private staging directory
       try {
         const out = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: key(manifest.artifact.file) }));
-        await pipeline(out.Body as Readable, createWriteStream(partial, { mode: 0o600 }));
+        await pipeline(out.Body as Readable, createWriteStream(partial, { mode: 0o600, flags: 'wx' }));
         renameSync(partial, path);
       } catch (error) {
         try {

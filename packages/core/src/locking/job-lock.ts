@@ -1,8 +1,8 @@
-import { closeSync, openSync } from 'node:fs';
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
+import { appendNoFollow } from '../backup/files.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
-import { LockHeldError } from '../errors/errors.js';
+import { isOraError, LockHeldError } from '../errors/errors.js';
 
 /** Who holds (or last held) the job lock of a database. */
 export interface LockHolder {
@@ -60,12 +60,13 @@ export function acquireJobLock(databasePath: string, options: AcquireOptions): J
   const path = lockPathFor(databasePath);
   let db: Database.Database;
   try {
-    closeSync(openSync(path, 'a', 0o600)); // SQLite would create it 0644; its journal copies this mode
+    appendNoFollow(path, '', 'the job lock file'); // 0600 (SQLite would create it 0644); never through a planted link
     db = new Database(path, { timeout: options.waitMs });
     db.pragma('journal_mode = DELETE');
     db.exec(`CREATE TABLE IF NOT EXISTS holder (
       id INTEGER PRIMARY KEY CHECK (id = 1), job TEXT, pid INTEGER, host TEXT, since TEXT, released INTEGER)`);
   } catch (error) {
+    if (isOraError(error)) throw error;
     throw translateSqliteError(error, path, options.waitMs);
   }
   const readHolder = () =>

@@ -1,5 +1,6 @@
-import { appendFileSync, existsSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
+import { appendNoFollow } from '../backup/files.js';
 import type { OraDatabase } from '../connection/connection.js';
 
 export interface SlowQueryLogOptions {
@@ -40,7 +41,7 @@ export class SlowQueryLog {
     try {
       const size = existsSync(this.options.file) ? statSync(this.options.file).size : 0;
       if (size + line.length > this.options.maxBytes) renameSync(this.options.file, `${this.options.file}.1`);
-      appendFileSync(this.options.file, line, { mode: 0o600 });
+      appendNoFollow(this.options.file, line, 'the slow-query log');
     } catch {
       // A full disk or a bad path must not break the application's query.
     }
