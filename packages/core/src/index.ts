@@ -168,7 +168,7 @@ export {
 } from './schema/describe.js';
 export { assertSchemaCurrent, type MigrateResult, migrate, schemaVersion } from './schema/migrate.js';
 export { alertLevelSql, LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './schema/migrations.js';
-export { SEED_SIZES, type SeedOptions, type SeedResult, type SeedSize, seedDemoData } from './seed/demo-data.js';
+export { prng, SEED_SIZES, type SeedOptions, type SeedResult, type SeedSize, seedDemoData } from './seed/demo-data.js';
 export { collectStats, type DatabaseStats } from './stats/database-stats.js';
 export { checkIntegrity, type IntegrityOptions, type IntegrityResult } from './stats/integrity.js';
 export { VERSION } from './version.js';

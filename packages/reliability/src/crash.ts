@@ -10,6 +10,7 @@ import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prng } from '@ora/core';
 import { contentHash, createOraDatabase, missingWriterRows, startWriter } from '@ora/testkit';
 import Database from 'better-sqlite3';
 
@@ -53,21 +54,6 @@ export interface CrashOutcome {
   writerCommits: number;
   writerFailures: number;
   problems: string[];
-}
-
-/**
- * A small deterministic generator (mulberry32), so a seed replays a run. Neighbouring seeds give
- * unrelated sequences, unlike a bare LCG's first output.
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -303,7 +289,7 @@ export async function crashOnce(
 ): Promise<CrashOutcome> {
   const files = copyTemplate(template);
   // Anywhere in the run, but not mostly in Node's start-up (the first ~200 ms of every run).
-  const delayMs = Math.floor((0.2 + 0.8 * seededRandom(seed)()) * durationMs);
+  const delayMs = Math.floor((0.2 + 0.8 * prng(seed)()) * durationMs);
   const outcome: CrashOutcome = {
     job: scenario.job,
     seed,

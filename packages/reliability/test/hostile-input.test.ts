@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createOraDatabase, tempDir } from '@ora/testkit';
+import { collectOutput, createOraDatabase, tempDir } from '@ora/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../src/crash.js';
 
@@ -52,15 +52,7 @@ function run(args: string[], env: Record<string, string> = {}, rawArgs = ''): Pr
     cwd: t.dir,
     env: { PATH: process.env.PATH ?? '', ...env },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  return collectOutput(child);
 }
 
 interface Command {

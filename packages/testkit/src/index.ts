@@ -282,31 +282,30 @@ export function bundleRunner(root: string): (args: string[], env?: Record<string
   };
 }
 
+/** Waits for a child process to end, collecting its output. */
+export function collectOutput(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr?.on('data', (d) => {
+    stderr += d;
+  });
+  return new Promise((resolvePromise, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+}
+
 /** The same as `bundleRunner`, but without blocking: other children (writers) keep running meanwhile. */
 export function bundleRunnerAsync(root: string): (args: string[], env?: Record<string, string>) => Promise<RunResult> {
   const bundle = join(root, 'dist/index.mjs');
-  return (args, env = {}) =>
-    new Promise((resolvePromise, reject) => {
-      const child = spawn(process.execPath, [bundle, ...args], { cwd: root, env: { PATH: process.env.PATH, ...env } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      child.once('error', reject);
-      child.once('exit', (code) =>
-        resolvePromise({
-          code,
-          stdout,
-          stderr,
-          logs: parseLogLines(stderr),
-          json: () => JSON.parse(stdout),
-        }),
-      );
-    });
+  return async (args, env = {}) => {
+    const child = spawn(process.execPath, [bundle, ...args], { cwd: root, env: { PATH: process.env.PATH, ...env } });
+    const { code, stdout, stderr } = await collectOutput(child);
+    return { code, stdout, stderr, logs: parseLogLines(stderr), json: () => JSON.parse(stdout) };
+  };
 }
 
 /** stderr as JSON log lines; a line that is not JSON (which the harness should never print) is kept as `{ level: 'NOT-JSON' }`. */

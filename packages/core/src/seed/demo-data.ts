@@ -32,8 +32,11 @@ export interface SeedResult {
   lastShipDate: string;
 }
 
-/** mulberry32: small, fast, deterministic; quality is plenty for demo data. */
-function prng(seed: number): () => number {
+/**
+ * mulberry32: small, fast, deterministic; quality is plenty for demo data and test instants, and
+ * neighbouring seeds give unrelated sequences.
+ */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
