@@ -165,7 +165,19 @@ describe('ora-db inventory', () => {
       /--direction="sideways": expected one of: up, down/,
     ],
     [['inventory', 'adjust', 'W-1', '1'], 2, 'INVALID_INPUT', /--direction is required: expected one of: up, down/],
-    [['inventory', 'ship', 'W-1'], 2, 'INVALID_INPUT', /^invalid command line: Not enough non-option arguments/],
+    [
+      ['inventory', 'ship', 'W-1'],
+      2,
+      'INVALID_INPUT',
+      /^invalid command line: missing arguments: this command takes 2, 1 given; see 'ora-db inventory ship --help'$/,
+    ],
+    [
+      ['inventory', 'levels', '--no-limit'],
+      2,
+      'INVALID_INPUT',
+      /^invalid command line: unknown flag --no-limit; see 'ora-db inventory levels --help'$/,
+    ],
+    [['inventroy', 'levels'], 2, 'INVALID_INPUT', /unknown command or argument 'inventroy'.*; see 'ora-db --help'$/],
   ])('refuses %j with exit %i (%s) and records nothing', async (args, exit, code, message) => {
     const hash = contentHash(db);
     const r = await oraDb([...args, '--db', db]);

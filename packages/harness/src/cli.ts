@@ -182,7 +182,12 @@ export async function runProgram(
     return EXIT.badInput;
   };
   if (parseError) {
-    const which = args.find((a) => !a.startsWith('-')) ?? '';
+    // The longest job name the leading words spell (`inventory receive`, `backup list`, `archive`).
+    const words = args.filter((a) => !a.startsWith('-'));
+    const which =
+      [words.slice(0, 2).join(' '), words[0] ?? ''].find(
+        (w) => w && program.jobs.some((j) => j.name === w || j.name.startsWith(`${w} `)),
+      ) ?? '';
     const helpHint = container
       ? `${program.scriptName} --help`
       : `${program.scriptName}${which ? ` ${which}` : ''} --help`;
@@ -223,6 +228,8 @@ export async function runProgram(
 
 /** Rewords yargs's "Unknown argument: x" as the flag or word the user typed. */
 function describeParseError(message: string, args: readonly string[]): string {
+  const missing = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(message.trim());
+  if (missing) return `missing arguments: this command takes ${missing[2]}, ${missing[1]} given`;
   const unknown = /^Unknown arguments?: (.+)$/s.exec(message);
   if (!unknown?.[1]) return message.replace(/\n+/g, ' ');
   const given = args.filter((a) => a.startsWith('-')).map((a) => a.replace(/=.*$/s, ''));
