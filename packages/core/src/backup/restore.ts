@@ -152,7 +152,7 @@ function replaceContent(db: Database.Database): void {
  */
 function matchesBackup(db: OraDatabase, manifest: Manifest, maxProblems: number): string | null {
   const integrity = checkIntegrity(db, { full: false, maxProblems });
-  if (!integrity.ok) return `integrity_check failed: ${integrity.problems[0] ?? ''}`;
+  if (!integrity.ok) return `quick_check failed: ${integrity.problems[0] ?? ''}`;
   if (Number(db.pragma('user_version')) !== manifest.snapshot.userVersion)
     return 'schema version differs from the backup';
   const counts = tableRowCounts(db);
