@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,8 @@ describe('backups in S3 (s3rver on 127.0.0.1)', () => {
     const dest = `s3://ora-backups/prod/${Date.now()}`;
     const staging = t.path('staging');
     const args = ['--db', db, '--dest', dest, '--backup-dir', staging];
-    const first = await backup([...args, '--json', '--verbose'], env);
+    const metrics = t.path('backup.prom');
+    const first = await backup([...args, '--json', '--verbose', '--metrics-file', metrics], env);
     expect(first.code).toBe(0);
     const id = first.json().backupId;
     expect(first.json().artifact).toBe(`${dest}/${id}.db.zst`);
@@ -66,6 +67,9 @@ describe('backups in S3 (s3rver on 127.0.0.1)', () => {
     const back = await restore([id, '--db', db, '--dest', dest, '--backup-dir', staging, '--to', to, '--json'], env);
     expect(back.code).toBe(0);
     expect(contentHash(to)).toBe(contentHash(db));
+    expect(readFileSync(metrics, 'utf8')).toMatch(/^ora_/m);
+    expect(readFileSync(metrics, 'utf8')).not.toContain(SECRET);
+    expect(readFileSync(metrics, 'utf8')).not.toContain('S3RVER');
     for (const r of [first, second, checked, back]) {
       expect(r.stdout + r.stderr).not.toContain(SECRET);
       expect(r.stdout + r.stderr).not.toContain('S3RVER');

@@ -199,10 +199,21 @@ describe('--ping-url', () => {
   it('pings /start then success, and never logs the secret path', async () => {
     const secret = 'ping/5f3c-SECRET-TOKEN-91ab';
     const io = captureIo();
-    expect(await runProgram(program, ['echo', '--ping-url', `${base}/${secret}`, '--verbose'], io)).toBe(0);
+    const dir = tempDir();
+    const metrics = dir.path('echo.prom');
+    expect(
+      await runProgram(
+        program,
+        ['echo', '--ping-url', `${base}/${secret}`, '--verbose', '--json', '--metrics-file', metrics],
+        io,
+      ),
+    ).toBe(0);
     expect(hits.map((h) => h.path)).toEqual([`/${secret}/start`, `/${secret}`]);
     expect(io.err()).not.toContain('SECRET');
     expect(io.out()).not.toContain('SECRET');
+    expect(readFileSync(metrics, 'utf8')).toMatch(/^ora_/m);
+    expect(readFileSync(metrics, 'utf8')).not.toContain('SECRET');
+    dir.cleanup();
   });
 
   it('pings /fail with the summary when the job fails', async () => {
