@@ -1,5 +1,7 @@
-// pnpm bench [--quick] [--runs N] [--size-mib N]: runs the benchmarks, prints a Markdown table,
-// writes bench/results/<date>.json. Figures are ratios of medians taken in alternation.
+// pnpm bench [--quick] [--runs N] [--size-mib N] [--only a,b]: runs the benchmarks, prints a
+// Markdown table, writes bench/results/<date>.json. Figures are ratios of medians taken in
+// alternation. --only (backup, health-check, restore, archive, repositories, cold-start, writer)
+// runs a subset while working on one of them, and writes <date>-only.tmp (ignored by git) instead.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,43 +33,57 @@ const arg = (name: string, fallback: number) => {
   return v;
 };
 const sizeMib = arg('--size-mib', quick ? 100 : 1024);
+const SECTIONS = ['backup', 'health-check', 'restore', 'archive', 'repositories', 'cold-start', 'writer'];
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? '').split(',')) : null;
+for (const name of only ?? []) {
+  if (!SECTIONS.includes(name)) {
+    console.error(`bench: --only takes a list of: ${SECTIONS.join(', ')}`);
+    process.exit(2);
+  }
+}
+const want = (name: string) => only === null || only.has(name);
 const runs = arg('--runs', quick ? 2 : 3);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
 const db = fixture(root, sizeMib);
-const backup = await benchBackup(root, db, runs);
+const backup = want('backup') ? await benchBackup(root, db, runs) : null;
 
 const pass = (ok: boolean) => (ok ? 'met' : '**missed**');
-const lines = [
-  `## Backup (${backup.fixtureMib} MiB ORA database, ${runs} runs each in alternation; ${machine})`,
-  '',
-  '| procedure | min | median | max | artifact |',
-  '|---|---|---|---|---|',
-  `| ora-db backup (snapshot + integrity_check + zstd + SHA-256 + round trip + manifest) | ${fmt(backup.ours.min)} | ${fmt(backup.ours.median)} | ${fmt(backup.ours.max)} | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} MiB |`,
-  backup.guide
-    ? `| guide: cp + integrity_check + gzip -6 | ${fmt(backup.guide.min)} | ${fmt(backup.guide.median)} | ${fmt(backup.guide.max)} | ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB |`
-    : '| guide: skipped | | | | |',
-  backup.sqliteBackup
-    ? `| sqlite3 .backup (copy only) | ${fmt(backup.sqliteBackup.min)} | ${fmt(backup.sqliteBackup.median)} | ${fmt(backup.sqliteBackup.max)} | uncompressed |`
-    : '| sqlite3 .backup: skipped | | | | |',
-  '',
-  '| target | figure | status |',
-  '|---|---|---|',
-  `| backup ≥ 3x faster than the guide (aim 4x) | ${backup.ratioGuideOverOurs ?? 'n/a'}x | ${backup.ratioGuideOverOurs === null ? 'n/a' : pass(backup.ratioGuideOverOurs >= 3)} |`,
-  `| artifact ≤ gzip -6's | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} vs ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB | ${backup.artifactBytes.guideGzip6 === null ? 'n/a' : pass(backup.artifactBytes.ours <= backup.artifactBytes.guideGzip6)} |`,
-  `| writer p99 during backup ≤ 2x idle, no failed write | idle p99 ${backup.writer.idle.p99Ms.toFixed(2)} ms, during ${backup.writer.duringBackup.p99Ms.toFixed(2)} ms (${backup.writer.p99Ratio}x), failures ${backup.writer.duringBackup.failures} | ${pass(backup.writer.p99Ratio <= 2 && backup.writer.duringBackup.failures === 0)} |`,
-  ...backup.notes.map((n) => `\nNote: ${n}`),
-];
+const lines = !backup
+  ? []
+  : [
+      `## Backup (${backup.fixtureMib} MiB ORA database, ${runs} runs each in alternation; ${machine})`,
+      '',
+      '| procedure | min | median | max | artifact |',
+      '|---|---|---|---|---|',
+      `| ora-db backup (snapshot + integrity_check + zstd + SHA-256 + round trip + manifest) | ${fmt(backup.ours.min)} | ${fmt(backup.ours.median)} | ${fmt(backup.ours.max)} | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} MiB |`,
+      backup.guide
+        ? `| guide: cp + integrity_check + gzip -6 | ${fmt(backup.guide.min)} | ${fmt(backup.guide.median)} | ${fmt(backup.guide.max)} | ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB |`
+        : '| guide: skipped | | | | |',
+      backup.sqliteBackup
+        ? `| sqlite3 .backup (copy only) | ${fmt(backup.sqliteBackup.min)} | ${fmt(backup.sqliteBackup.median)} | ${fmt(backup.sqliteBackup.max)} | uncompressed |`
+        : '| sqlite3 .backup: skipped | | | | |',
+      '',
+      '| target | figure | status |',
+      '|---|---|---|',
+      `| backup ≥ 3x faster than the guide (aim 4x) | ${backup.ratioGuideOverOurs ?? 'n/a'}x | ${backup.ratioGuideOverOurs === null ? 'n/a' : pass(backup.ratioGuideOverOurs >= 3)} |`,
+      `| artifact ≤ gzip -6's | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} vs ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB | ${backup.artifactBytes.guideGzip6 === null ? 'n/a' : pass(backup.artifactBytes.ours <= backup.artifactBytes.guideGzip6)} |`,
+      `| writer p99 during backup ≤ 2x idle, no failed write | idle p99 ${backup.writer.idle.p99Ms.toFixed(2)} ms, during ${backup.writer.duringBackup.p99Ms.toFixed(2)} ms (${backup.writer.p99Ratio}x), failures ${backup.writer.duringBackup.failures} | ${pass(backup.writer.p99Ratio <= 2 && backup.writer.duringBackup.failures === 0)} |`,
+      ...backup.notes.map((n) => `\nNote: ${n}`),
+    ];
 const comparisons: Comparison[] = [
-  ...benchHealthCheck(root, db, runs),
-  benchRestore(root, db, runs),
-  benchArchive(root, db, runs),
-  ...(await benchRepositories(root, runs)),
+  ...(want('health-check') ? benchHealthCheck(root, db, runs) : []),
+  ...(want('restore') ? [benchRestore(root, db, runs)] : []),
+  ...(want('archive') ? [benchArchive(root, db, runs)] : []),
+  ...(want('repositories') ? await benchRepositories(root, runs) : []),
 ];
-const tiny = join(mkdtempSync(join(tmpdir(), 'ora-bench-tiny-')), 'tiny.db');
-createOraDatabase(tiny, 10);
-comparisons.push(...benchColdStart(root, tiny, runs));
-const writer = await benchWriterDuring(root, db);
+if (want('cold-start')) {
+  const tiny = join(mkdtempSync(join(tmpdir(), 'ora-bench-tiny-')), 'tiny.db');
+  createOraDatabase(tiny, 10);
+  comparisons.push(...benchColdStart(root, tiny, runs));
+}
+const writer = want('writer') ? await benchWriterDuring(root, db) : [];
 lines.push(
   '',
   '## The other procedures',
@@ -92,6 +108,9 @@ lines.push(
 );
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench/results'), { recursive: true });
-const file = join(root, `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}.json`);
+const file = join(
+  root,
+  `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}${only ? '-only.tmp' : '.json'}`,
+);
 writeFileSync(file, `${JSON.stringify({ machine, quick, sizeMib, runs, backup, comparisons, writer }, null, 2)}\n`);
 console.error(`bench: results written to ${file}`);

@@ -181,15 +181,35 @@ export async function benchRepositories(root: string, runs: number): Promise<Com
     core.upsertInventoryItem(db, { sku: 'A', productName: 'A', reorderPoint: 10, quantity: 0 });
     return db;
   };
+  // Inventory movements, one transaction each. The raw loop is the cheapest pair of statements
+  // for a movement (constants, no stock check, no alert level, no RETURNING), so the ratio is a
+  // conservative one: the repository also refuses negative stock and maintains the alert level.
   const n = 2000;
   const ours: number[] = [];
   const raw: number[] = [];
-  for (let r = 0; r < runs; r++) {
+  // Shipment batches: `orders` orders of 3 items each in one transaction, vs the same INSERT
+  // statements in a raw loop inside one transaction.
+  const orders = 5000;
+  const batch = Array.from({ length: orders }, (_, i) => ({
+    orderNumber: `SO-${i}`,
+    shipDate: '2026-11-01',
+    customer: `Customer ${i % 97}`,
+    carrier: 'UPS',
+    trackingNumber: `1Z${i}`,
+    items: [0, 1, 2].map((k) => ({ baseSku: `SKU-${(i + k) % 89}`, skuLot: `L${k}`, quantityShipped: 1 + k })),
+  }));
+  const oursBatch: number[] = [];
+  const rawBatch: number[] = [];
+  // Round 0 warms both up (JIT, page cache) and is not counted: these are rates, not cold starts.
+  for (let r = 0; r <= runs * 5; r++) {
     const a = make(`o-${r}.db`);
     let t = performance.now();
     for (let i = 0; i < n; i++)
       core.recordInventoryTransaction(a, { sku: 'A', quantity: 1, type: 'Receive', date: '2026-11-01' });
-    ours.push(performance.now() - t);
+    if (r > 0) ours.push(performance.now() - t);
+    t = performance.now();
+    core.insertShipments(a, batch);
+    if (r > 0) oursBatch.push(performance.now() - t);
     a.close();
     const b = make(`r-${r}.db`);
     const ins = b.handle.prepare(
@@ -206,23 +226,43 @@ export async function benchRepositories(root: string, runs: number): Promise<Com
           upd.run();
         })
         .immediate();
-    raw.push(performance.now() - t);
+    if (r > 0) raw.push(performance.now() - t);
+    const order = b.handle.prepare(
+      'INSERT INTO shipped_orders (order_number, ship_date, customer, carrier, tracking_number) VALUES (?, ?, ?, ?, ?)',
+    );
+    const item = b.handle.prepare(
+      'INSERT INTO shipped_items (ship_date, sku_lot, base_sku, quantity_shipped, order_number) VALUES (?, ?, ?, ?, ?)',
+    );
+    t = performance.now();
+    b.handle
+      .transaction(() => {
+        for (const o of batch) {
+          order.run(o.orderNumber, o.shipDate, o.customer, o.carrier, o.trackingNumber);
+          for (const it of o.items) item.run(o.shipDate, it.skuLot, it.baseSku, it.quantityShipped, o.orderNumber);
+        }
+      })
+      .immediate();
+    if (r > 0) rawBatch.push(performance.now() - t);
     b.close();
   }
   rmSync(work, { recursive: true, force: true });
-  const o = summarize(ours);
-  const b = summarize(raw);
-  const ratio = Math.round((b.median / o.median) * 100) / 100;
+  const compare = (name: string, o: Summary, b: Summary, baselineName: string): Comparison => {
+    const ratio = Math.round((b.median / o.median) * 100) / 100;
+    return { name, ours: o, baseline: b, baselineName, ratio, target: '≥ 0.9x the raw driver', met: ratio >= 0.9 };
+  };
   return [
-    {
-      name: `inventory transactions (${n}, one transaction each)`,
-      ours: o,
-      baseline: b,
-      baselineName: 'raw better-sqlite3 prepared statements, same transactions',
-      ratio,
-      target: '≥ 0.9x the raw driver',
-      met: ratio >= 0.9,
-    },
+    compare(
+      `inventory transactions (${n}, one transaction each)`,
+      summarize(ours),
+      summarize(raw),
+      'raw better-sqlite3: INSERT + UPDATE with constants, same transactions',
+    ),
+    compare(
+      `shipment batch insert (${orders} orders × 3 items, one transaction)`,
+      summarize(oursBatch),
+      summarize(rawBatch),
+      'raw better-sqlite3: the same INSERTs in a loop, one transaction',
+    ),
   ];
 }
 

@@ -3,6 +3,7 @@ import { integerField, isoDateField, textField } from '../config/fields.js';
 import type { OraDatabase } from '../connection/connection.js';
 import { InsufficientStockError, UnknownSkuError } from '../errors/errors.js';
 import { alertLevelSql } from '../schema/migrations.js';
+import { isIsoDate, isPlainWithKeys, isText, isWholeNumber } from './plain.js';
 import { parseInput, statementCache } from './validate.js';
 
 export const TRANSACTION_TYPES = ['Receive', 'Ship', 'Adjust Up', 'Adjust Down'] as const;
@@ -73,17 +74,19 @@ export const statements = statementCache((h) => ({
       ORDER BY ${SEVERITY_SQL} DESC, shortage DESC, sku`,
   ),
   current: h.prepare('SELECT current_quantity AS quantity FROM inventory_current WHERE sku = ?'),
-  insertTransaction: h.prepare(
-    `INSERT INTO inventory_transactions (date, sku, quantity, transaction_type, notes)
-     VALUES (?, ?, ?, ?, ?)`,
-  ),
-  applyDelta: h.prepare(
+  // One statement checks the stock, applies the movement and recomputes the alert level: it
+  // changes no row when the SKU is unknown or the result would go below zero.
+  applyMovement: h.prepare(
     `UPDATE inventory_current
         SET current_quantity = current_quantity + :delta,
             alert_level = ${alertLevelSql('(current_quantity + :delta)', 'reorder_point')},
             last_updated = CURRENT_TIMESTAMP
-      WHERE sku = :sku
+      WHERE sku = :sku AND current_quantity + :delta >= 0
       RETURNING current_quantity AS quantity, alert_level AS alertLevel`,
+  ),
+  insertTransaction: h.prepare(
+    `INSERT INTO inventory_transactions (date, sku, quantity, transaction_type, notes)
+     VALUES (?, ?, ?, ?, ?)`,
   ),
   upsertItem: h.prepare(
     `INSERT INTO inventory_current (sku, product_name, current_quantity, reorder_point, alert_level)
@@ -133,35 +136,62 @@ function today(): string {
  * ```
  */
 export function recordInventoryTransaction(db: OraDatabase, input: InventoryTransaction): RecordedTransaction {
-  const tx = parseInput(inventoryTransactionSchema, input, 'inventory transaction');
-  const s = statements(db.handle);
-  const sign = tx.type === 'Receive' || tx.type === 'Adjust Up' ? 1 : -1;
-  return db.transaction(() => {
-    const row = s.current.get(tx.sku) as { quantity: number } | undefined;
-    if (!row) {
-      throw new UnknownSkuError(
-        `unknown SKU '${tx.sku}': it is not in inventory_current of ${db.path}; nothing was recorded — check the SKU with 'ora-db inventory levels'`,
-      );
-    }
-    const after = row.quantity + sign * tx.quantity;
-    if (after < 0) {
+  const tx = checkTransaction(input) ?? parseInput(inventoryTransactionSchema, input, 'inventory transaction');
+  const record = recorders(db.handle);
+  return db.run(() => record.immediate(db, tx));
+}
+
+type ParsedTransaction = z.output<typeof inventoryTransactionSchema>;
+const TRANSACTION_KEYS: ReadonlySet<string> = new Set(['sku', 'quantity', 'type', 'date', 'notes']);
+
+/**
+ * The common case without a zod parse: a plain object whose values inventoryTransactionSchema
+ * accepts unchanged (see plain.ts). Returns undefined for anything else, which zod then parses.
+ */
+function checkTransaction(input: unknown): ParsedTransaction | undefined {
+  if (!isPlainWithKeys(input, TRANSACTION_KEYS)) return undefined;
+  const { sku, quantity, type, date, notes } = input;
+  if (
+    !isText(sku, 64) ||
+    !isWholeNumber(quantity, 1, MAX_QUANTITY) ||
+    (type !== 'Receive' && type !== 'Ship' && type !== 'Adjust Up' && type !== 'Adjust Down') ||
+    (date !== undefined && !isIsoDate(date)) ||
+    (notes !== undefined && (typeof notes !== 'string' || notes.length > 1000))
+  ) {
+    return undefined;
+  }
+  return { sku, quantity, type, date, notes };
+}
+
+/** The movement as one driver transaction function per connection (built once, not per call). */
+const recorders = statementCache((h) => {
+  const s = statements(h);
+  return h.transaction((db: OraDatabase, tx: ParsedTransaction): RecordedTransaction => {
+    const delta = tx.type === 'Receive' || tx.type === 'Adjust Up' ? tx.quantity : -tx.quantity;
+    const updated = s.applyMovement.get({ delta, sku: tx.sku }) as
+      | { quantity: number; alertLevel: AlertLevel }
+      | undefined;
+    if (!updated) {
+      // No row changed: say why (the transaction rolls back, though nothing was written).
+      const row = s.current.get(tx.sku) as { quantity: number } | undefined;
+      if (!row) {
+        throw new UnknownSkuError(
+          `unknown SKU '${tx.sku}': it is not in inventory_current of ${db.path}; nothing was recorded — check the SKU with 'ora-db inventory levels'`,
+        );
+      }
       throw new InsufficientStockError(
-        `cannot record ${tx.type} of ${tx.quantity} for SKU '${tx.sku}': only ${row.quantity} in stock, the result would be ${after}; nothing was recorded`,
+        `cannot record ${tx.type} of ${tx.quantity} for SKU '${tx.sku}': only ${row.quantity} in stock, the result would be ${row.quantity + delta}; nothing was recorded`,
       );
     }
     const inserted = s.insertTransaction.run(tx.date ?? today(), tx.sku, tx.quantity, tx.type, tx.notes ?? null);
-    const updated = s.applyDelta.get({ delta: sign * tx.quantity, sku: tx.sku }) as {
-      quantity: number;
-      alertLevel: AlertLevel;
-    };
     return {
       transactionId: Number(inserted.lastInsertRowid),
       sku: tx.sku,
       type: tx.type,
       quantity: tx.quantity,
-      quantityBefore: row.quantity,
+      quantityBefore: updated.quantity - delta,
       quantityAfter: updated.quantity,
       alertLevel: updated.alertLevel,
     };
   });
-}
+});

@@ -1,0 +1,60 @@
+/**
+ * Hand-written checks for the common case of repository input: plain objects whose values already
+ * have the right types. Each check accepts a value only if the zod field schema it mirrors
+ * (config/fields.ts) would accept it unchanged, so a value it accepts needs no zod parse.
+ * Anything else (a value to coerce, such as the string "3" for a quantity, or a bad value) is left
+ * to zod, which then either converts it or words the error. The checks never reject on their own,
+ * so zod stays the single source of messages. repositories.test.ts runs both paths.
+ */
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** A plain data object (object literal or JSON.parse output) with no key outside `keys`. */
+export function isPlainWithKeys(value: unknown, keys: ReadonlySet<string>): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const key in value) if (!keys.has(key)) return false;
+  return true;
+}
+
+/** textField(what, max) would return `value` unchanged. */
+export function isText(value: unknown, max: number): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length <= max &&
+    value.trim() !== '' &&
+    !value.includes('\0') &&
+    !LONE_SURROGATE.test(value)
+  );
+}
+
+/** `z.string().max(max).nullish()` would return `value` unchanged. */
+export function isOptionalString(value: unknown, max: number): boolean {
+  return value === undefined || value === null || (typeof value === 'string' && value.length <= max);
+}
+
+/** integerField(min, max) would return `value` unchanged. */
+export function isWholeNumber(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+let lastDate = '';
+
+/** isoDateField() would return `value` unchanged: YYYY-MM-DD and a real (proleptic Gregorian) date. */
+export function isIsoDate(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  if (value === lastDate) return true;
+  if (!ISO_DATE.test(value)) return false;
+  const y = Number(value.slice(0, 4));
+  const m = Number(value.slice(5, 7));
+  const d = Number(value.slice(8, 10));
+  if (m < 1 || m > 12 || d < 1) return false;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const days = m === 2 && leap ? 29 : (DAYS[m] as number);
+  if (d > days) return false;
+  lastDate = value;
+  return true;
+}
