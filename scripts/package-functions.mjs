@@ -3,7 +3,7 @@
 // `pnpm deploy --prod`. Usage: node scripts/package-functions.mjs <out-dir> [function ...]
 // The Dockerfile runs this same script.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const [outArg, ...only] = process.argv.slice(2);
@@ -25,6 +25,35 @@ function dirSize(dir) {
   return total;
 }
 
+/**
+ * The native addons were compiled from source: keep each one's `build/Release/*.node` and drop what
+ * only the compiler needed (object files, static libraries, dependency lists, C/C++ sources and
+ * vendored library sources), about half of the directory.
+ */
+function pruneNativeBuilds(store) {
+  for (const entry of readdirSync(store)) {
+    const nested = join(store, entry, 'node_modules');
+    for (const name of ['better-sqlite3', 'zstd-napi']) {
+      const pkg = join(nested, name);
+      if (!existsSync(join(pkg, 'build/Release'))) continue;
+      for (const junk of [
+        'build/Release/obj',
+        'build/Release/obj.target',
+        'build/Release/.deps',
+        'build/deps',
+        'deps',
+        'src',
+      ]) {
+        rmSync(join(pkg, junk), { recursive: true, force: true });
+      }
+      for (const file of readdirSync(join(pkg, 'build/Release'))) {
+        if (file.endsWith('.a') || file === 'test_extension.node')
+          rmSync(join(pkg, 'build/Release', file), { force: true });
+      }
+    }
+  }
+}
+
 for (const fn of functions) {
   const target = join(out, fn);
   rmSync(target, { recursive: true, force: true });
@@ -37,6 +66,7 @@ for (const fn of functions) {
     process.exit(1);
   }
   for (const extra of ['pnpm-lock.yaml', 'pnpm-workspace.yaml']) rmSync(join(target, extra), { force: true });
+  pruneNativeBuilds(join(target, 'node_modules/.pnpm'));
   const bundle = statSync(join(target, 'dist/index.mjs')).size;
   console.log(
     `${fn}: bundle ${(bundle / 1024).toFixed(0)} KiB, directory ${(dirSize(target) / 1048576).toFixed(1)} MiB`,

@@ -53,6 +53,11 @@ describe('packaged functions (the directory a container image holds)', () => {
         fn,
       ).toEqual(['better-sqlite3', 'zstd-napi']);
       expect(statSync(join(work, 'app/functions', fn, 'dist/index.mjs.map')).size).toBeGreaterThan(0);
+      // Only the compiled addons are kept of the native builds: no object files, sources or libraries.
+      const store = join(work, 'app/functions', fn, 'node_modules/.pnpm');
+      const sqlite = readdirSync(store).find((n) => n.startsWith('better-sqlite3@')) as string;
+      const release = join(store, sqlite, 'node_modules/better-sqlite3/build/Release');
+      expect(readdirSync(release).sort(), fn).toEqual(['better_sqlite3.node']);
     }
   });
 
