@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +109,27 @@ describe('restore into the live database', () => {
     const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
     expect(restore([id, '--db', db, '--backup-dir', dir]).code).toBe(0);
     expect(statSync(db).mode & 0o777).toBe(0o640);
+  });
+
+  it('rolls back, leaving the live database as it was, when the restored content does not match the manifest', () => {
+    createOraDatabase(db, 200);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    addWorkflows(db, 5, 'after-backup');
+    const before = contentHash(db);
+    // A manifest that promises one row more than the (intact, checksummed) artifact holds: the
+    // mismatch is only found after the replacement, inside the transaction.
+    const manifestPath = join(dir, `${id}.json`);
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    manifest.snapshot.tables.workflows += 1;
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const r = restore([id, '--db', db, '--backup-dir', dir]);
+    expect(r.code).toBe(1);
+    expect(r.logs.at(-1)?.code).toBe('RESTORE_FAILED');
+    expect(r.logs.at(-1)?.msg).toMatch(
+      /did not verify \(row counts differ from the backup\); it was rolled back and the live database is unchanged/,
+    );
+    expect(contentHash(db)).toBe(before);
+    expect(new Database(db, { readonly: true }).pragma('integrity_check', { simple: true })).toBe('ok');
   });
 
   it('is seen consistently by a process that keeps the database open', async () => {
