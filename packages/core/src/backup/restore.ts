@@ -129,14 +129,19 @@ function replaceContent(db: Database.Database): void {
     const list = withoutRowid ? columns.join(', ') : ['rowid', ...columns].join(', ');
     db.exec(`INSERT INTO main.${q(e.name)} (${list}) SELECT ${list} FROM restored.${q(e.name)}`);
   }
-  // AUTOINCREMENT counters and ANALYZE statistics travel with the rows.
-  for (const internal of ['sqlite_sequence', 'sqlite_stat1']) {
-    if (hasTable('main', internal)) db.exec(`DELETE FROM main.${internal}`);
-    if (!hasTable('restored', internal)) continue;
-    if (!hasTable('main', internal)) db.exec('ANALYZE main.sqlite_schema'); // creates sqlite_stat1
-    if (hasTable('main', internal)) {
+  // AUTOINCREMENT counters and ANALYZE statistics travel with the rows. The statistics tables can
+  // be created (by ANALYZE) and dropped; sqlite_sequence exists whenever an AUTOINCREMENT table does.
+  const stats = ['sqlite_stat1', 'sqlite_stat4'];
+  if (stats.some((t) => hasTable('restored', t) && !hasTable('main', t))) db.exec('ANALYZE main.sqlite_schema');
+  for (const internal of ['sqlite_sequence', ...stats]) {
+    if (!hasTable('main', internal)) continue;
+    if (hasTable('restored', internal)) {
       db.exec(`DELETE FROM main.${internal}`);
       db.exec(`INSERT INTO main.${internal} SELECT * FROM restored.${internal}`);
+    } else if (internal === 'sqlite_sequence') {
+      db.exec('DELETE FROM main.sqlite_sequence');
+    } else {
+      db.exec(`DROP TABLE main.${internal}`);
     }
   }
   for (const type of ['index', 'view', 'trigger'] as const) {
