@@ -191,6 +191,57 @@ const cases: [string, Damage][] = [
 ];
 
 describe('recover', () => {
+  it('puts rows whose table is ambiguous in lost_and_found, never into the wrong table', () => {
+    // Two tables of the same shape: an orphaned leaf page of one fits both.
+    const raw = new Database(db);
+    raw.exec('CREATE TABLE twin_a (x INTEGER, y TEXT); CREATE TABLE twin_b (x INTEGER, y TEXT)');
+    const insert = (table: string, tag: string) => {
+      const stmt = raw.prepare(`INSERT INTO ${table} VALUES (?, ?)`);
+      raw.transaction(() => {
+        for (let i = 0; i < 2000; i++) stmt.run(i, `${tag}-${i}-${'x'.repeat(40)}`);
+      })();
+    };
+    insert('twin_a', 'a');
+    insert('twin_b', 'b');
+    raw.pragma('wal_checkpoint(TRUNCATE)');
+    const interior = raw
+      .prepare("SELECT pageno FROM dbstat WHERE name = 'twin_a' AND pagetype = 'internal'")
+      .pluck()
+      .all() as number[];
+    raw.close();
+    expect(interior.length).toBeGreaterThan(0);
+    for (const page of interior) damagePage(db, page, 0x00);
+    const r = recoverDatabase({ path: db, outPath: t.path('out.db'), replace: false, force: true });
+    expect(r.integrity?.ok).toBe(true);
+    const out = new Database(t.path('out.db'), { readonly: true });
+    try {
+      // twin_b keeps exactly its own rows; twin_a's orphaned rows are in lost_and_found with their origin.
+      expect(out.prepare("SELECT count(*) FROM twin_b WHERE y LIKE 'b-%'").pluck().get()).toBe(2000);
+      expect(out.prepare("SELECT count(*) FROM twin_b WHERE y LIKE 'a-%'").pluck().get()).toBe(0);
+      const lost = out
+        .prepare('SELECT source_page, source_rowid, source_table, column_count, values_json FROM lost_and_found')
+        .all() as {
+        source_page: number;
+        source_rowid: number;
+        source_table: null;
+        column_count: number;
+        values_json: string;
+      }[];
+      expect(r.lostAndFound).toBe(lost.length);
+      expect(lost.length + (out.prepare('SELECT count(*) FROM twin_a').pluck().get() as number)).toBe(2000);
+      expect(lost.length).toBeGreaterThan(1000);
+      for (const row of lost) {
+        expect(row.source_table).toBeNull();
+        expect(row.column_count).toBe(2);
+        expect(row.source_page).toBeGreaterThan(1);
+        const [x, y] = JSON.parse(row.values_json) as [number, string];
+        expect(y).toBe(`a-${x}-${'x'.repeat(40)}`);
+      }
+    } finally {
+      out.close();
+    }
+  });
+
   it('reads a clean file exactly as SQLite does', () => {
     createOraDatabase(db, 1500);
     const r = recoverDatabase({ path: db, outPath: t.path('out.db'), replace: false, force: true });
