@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AnyJob } from './define-job.js';
 import { flagsOf, kebab } from './event.js';
 import type { Io } from './io.js';
-import { createLogger } from './logger.js';
+import { createLogger, loadPrettyLogs } from './logger.js';
 import { type RunOptions, runJob } from './run-job.js';
 
 export interface Program {
@@ -157,6 +157,7 @@ export async function runProgram(
   io: Io,
   container = false,
 ): Promise<number> {
+  if (io.stderrIsTTY) await loadPrettyLogs();
   let selection: Selection | undefined;
   let parseError: Error | undefined;
   let output = '';

@@ -13,7 +13,7 @@ export {
 } from './define-job.js';
 export { type FlagSpec, flagsOf, kebab, parseEventJson, resolveEvent } from './event.js';
 export { type Io, processIo, routeProcessWarnings } from './io.js';
-export { createLogger, type Logger } from './logger.js';
+export { createLogger, type Logger, loadPrettyLogs } from './logger.js';
 export { buildRegistry, previousLastSuccess, pushMetrics, renderMetrics, writeFileAtomic } from './metrics-file.js';
 export { ping, redactUrl } from './ping.js';
 export { createProgress, type Progress } from './progress.js';

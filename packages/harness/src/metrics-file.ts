@@ -1,8 +1,18 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { IoError } from '@ora/core';
-import { Gauge, Pushgateway, Registry } from 'prom-client';
+import type { Gauge, Registry } from 'prom-client';
 import type { JobMetric, JobResult } from './define-job.js';
+
+/**
+ * prom-client, loaded on first use. It is CommonJS: Node's import() gives its named exports, a
+ * bundle's chunk only `default` (module.exports), which has them all.
+ */
+type PromClient = typeof import('prom-client');
+async function promClient(): Promise<PromClient> {
+  const m: unknown = await import('prom-client');
+  return (m as { default?: PromClient }).default ?? (m as PromClient);
+}
 
 const STATUS_VALUES = ['ok', 'warn', 'skipped', 'failed'] as const;
 
@@ -36,6 +46,9 @@ export async function buildRegistry(
   extra: JobMetric[],
   previousLastSuccess: number | null,
 ): Promise<Registry> {
+  // prom-client (and the http/https/zlib modules it loads) only when metrics are asked for:
+  // it is a separate chunk of the bundles, which keeps it off every job's cold start.
+  const { Gauge, Registry } = await promClient();
   const registry = new Registry();
   const labels = { job: result.job, database: result.database ?? '' };
   const labelNames = ['job', 'database'] as const;
@@ -106,6 +119,7 @@ export function previousLastSuccess(path: string, job: string): number | null {
 
 /** Pushes the run to a Prometheus Pushgateway (grouped by job); failures are the caller's to log. */
 export async function pushMetrics(url: string, registry: Registry, job: string): Promise<void> {
+  const { Pushgateway } = await promClient();
   const gateway = new Pushgateway(url, { timeout: 5000 }, registry);
   await gateway.pushAdd({ jobName: 'ora-db', groupings: { ora_job: job } });
 }

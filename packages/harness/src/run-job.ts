@@ -11,7 +11,7 @@ import {
 import type { AnyJob, JobOutcome, JobResult } from './define-job.js';
 import { parseEventJson, resolveEvent } from './event.js';
 import type { Io } from './io.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger, loadPrettyLogs } from './logger.js';
 import { buildRegistry, previousLastSuccess, pushMetrics, writeFileAtomic } from './metrics-file.js';
 import { ping, redactUrl } from './ping.js';
 import { createProgress } from './progress.js';
@@ -54,6 +54,7 @@ export async function runJob(request: RunRequest): Promise<number> {
   const { job, io, options } = request;
   const startedAt = new Date();
   const started = performance.now();
+  if (io.stderrIsTTY) await loadPrettyLogs();
   let logger: Logger = createLogger({
     level: options.verbose ? 'debug' : (options.logLevel ?? 'info'),
     destination: io.stderr,
