@@ -2,6 +2,7 @@ import {
   appendNoFollow,
   booleanField,
   checkIntegrity,
+  checkIntegrityParallel,
   collectStats,
   type DatabaseStats,
   type IntegrityResult,
@@ -141,7 +142,7 @@ export const healthCheckJob = defineJob({
     ['$0 health-check --full --json', 'full integrity_check, result as JSON'],
     ['$0 health-check --log-file logs/db_health.log', "also append a report like the guide's log"],
   ],
-  run(e): HealthOutcome {
+  async run(e): Promise<HealthOutcome> {
     if (e.walWarnMb > e.walCriticalMb) {
       throw new InvalidInputError(
         `--wal-warn-mb (${e.walWarnMb}) must not exceed --wal-critical-mb (${e.walCriticalMb})`,
@@ -164,7 +165,11 @@ export const healthCheckJob = defineJob({
       throw error;
     }
     try {
-      const integrity = checkIntegrity(db, { full: e.full, maxProblems: e.maxProblems });
+      // --full: integrity_check's checks spread over two threads (same guarantee; see
+      // checkIntegrityParallel); otherwise quick_check alone.
+      const integrity = e.full
+        ? await checkIntegrityParallel(db, { maxProblems: e.maxProblems })
+        : checkIntegrity(db, { full: false, maxProblems: e.maxProblems });
       const stats = collectStats(db);
       const checks = evaluate(stats, integrity, e);
       const health: CheckLevel = checks.some((c) => c.level === 'critical')

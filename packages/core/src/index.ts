@@ -170,5 +170,10 @@ export { assertSchemaCurrent, type MigrateResult, migrate, schemaVersion } from 
 export { alertLevelSql, LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './schema/migrations.js';
 export { prng, SEED_SIZES, type SeedOptions, type SeedResult, type SeedSize, seedDemoData } from './seed/demo-data.js';
 export { collectStats, type DatabaseStats } from './stats/database-stats.js';
-export { checkIntegrity, type IntegrityOptions, type IntegrityResult } from './stats/integrity.js';
+export {
+  checkIntegrity,
+  checkIntegrityParallel,
+  type IntegrityOptions,
+  type IntegrityResult,
+} from './stats/integrity.js';
 export { VERSION } from './version.js';

@@ -47,3 +47,44 @@ export function integrityCheckInWorker(path: string, maxProblems: number): Promi
     worker.once('error', reject);
   });
 }
+
+const CHECKS_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const results = [];
+try {
+  const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
+  db.pragma('cache_size = -262144');
+  db.pragma('mmap_size = 4294967296');
+  for (const sql of workerData.statements) {
+    try {
+      results.push(db.prepare(sql).pluck().all());
+    } catch (error) {
+      results.push([String(error && error.message || error)]);
+    }
+  }
+  db.close();
+} catch (error) {
+  results.push([String(error && error.message || error)]);
+}
+parentPort.postMessage(results);
+`;
+
+/**
+ * Runs integrity PRAGMAs (`statements`, each returning SQLite's problem lines or `ok`) on their own
+ * read-only connection to `path` in a worker thread; resolves with each statement's lines. An
+ * error opening or running a statement is returned as that statement's single problem line.
+ */
+export function integrityPragmasInWorker(path: string, statements: readonly string[]): Promise<string[][]> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(CHECKS_SOURCE, {
+      eval: true,
+      workerData: { path, statements, driver: require.resolve('better-sqlite3') },
+    });
+    worker.once('message', (results: string[][]) => {
+      resolve(results);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+  });
+}
