@@ -6,10 +6,12 @@ export const recoverEvent = z.object({
   db: pathField('a database file path').describe('The damaged database'),
   out: pathField('a file path')
     .optional()
-    .describe('Where the recovered database goes (must not exist); default ora_recovered_<ts>.db beside it'),
+    .describe('Where the recovered database goes (must not exist); default ora_recovered_<name>_<ts>.db beside it'),
   replace: booleanField()
     .default(false)
-    .describe('Swap the recovered database in once it verifies (the damaged one is kept as ora_corrupted_<ts>.db)'),
+    .describe(
+      'Swap the recovered database in once it verifies (the damaged one is kept as ora_corrupted_<name>_<ts>.db)',
+    ),
   force: booleanField().default(false).describe('Salvage even when quick_check finds nothing wrong'),
 });
 
@@ -21,7 +23,7 @@ export const recoverJob = defineJob({
   heavy: true,
   event: recoverEvent,
   examples: [
-    ['$0 recover --db /data/ora.db', 'salvage into ora_recovered_<ts>.db beside it; the live file is not touched'],
+    ['$0 recover --db /data/ora.db', 'salvage into ora_recovered_ora_<ts>.db beside it; the live file is not touched'],
     ['$0 recover --db /data/ora.db --replace', 'and swap it in once it verifies'],
   ],
   run(e, { logger }) {

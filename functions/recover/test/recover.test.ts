@@ -12,12 +12,21 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeRecord, openPageSource, parsePageHeader, readLeafCell, recoverDatabase, type SqlValue } from '@ora/core';
-import { bundleRunner, createOraDatabase, damagePage, holdLock, tempDir } from '@ora/testkit';
+import {
+  bundleRunner,
+  bundleRunnerAsync,
+  contentHash,
+  createOraDatabase,
+  damagePage,
+  holdLock,
+  tempDir,
+} from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const recover = bundleRunner(root);
+const recoverAsync = bundleRunnerAsync(root);
 const TABLES = [
   'inventory_current',
   'inventory_transactions',
@@ -242,6 +251,26 @@ describe('recover', () => {
     }
   });
 
+  it('keeps the copies and outputs of two databases recovered at once in one directory apart', async () => {
+    const a = t.path('a.db');
+    const b = t.path('b.db');
+    createOraDatabase(a, 300, 1);
+    createOraDatabase(b, 200, 2);
+    const [ra, rb] = await Promise.all([
+      recoverAsync(['--db', a, '--force', '--json']),
+      recoverAsync(['--db', b, '--force', '--json']),
+    ]);
+    expect(ra.code).toBe(0);
+    expect(rb.code).toBe(0);
+    expect(ra.json().emergencyCopy[0]).toMatch(/ora_corrupted_a_\d{8}_\d{9}\.db$/);
+    expect(rb.json().emergencyCopy[0]).toMatch(/ora_corrupted_b_\d{8}_\d{9}\.db$/);
+    expect(contentHash(ra.json().emergencyCopy[0])).toBe(contentHash(a));
+    expect(contentHash(rb.json().emergencyCopy[0])).toBe(contentHash(b));
+    expect(contentHash(ra.json().output)).toBe(contentHash(a));
+    expect(contentHash(rb.json().output)).toBe(contentHash(b));
+    expect(readdirSync(t.dir).filter((f) => f.startsWith('.ora-recover-'))).toEqual([]);
+  });
+
   it('reads a clean file exactly as SQLite does', () => {
     createOraDatabase(db, 1500);
     const r = recoverDatabase({ path: db, outPath: t.path('out.db'), replace: false, force: true });
@@ -289,14 +318,14 @@ describe('recover job', () => {
     expect(r.code).toBe(0);
     const result = r.json();
     expect(result).toMatchObject({ replaced: true, integrity: { ok: true } });
-    expect(result.emergencyCopy[0]).toMatch(/ora_corrupted_\d{8}_\d{6}\.db$/);
+    expect(result.emergencyCopy[0]).toMatch(/ora_corrupted_ora_\d{8}_\d{9}\.db$/);
     expect(Buffer.compare(readFileSync(result.emergencyCopy[0]), readFileSync(damagedCopy))).toBe(0);
     const check = new Database(db, { readonly: true });
     expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
     check.close();
     expect(statSync(db).mode & 0o777).toBe(0o640);
     expect(statSync(result.emergencyCopy[0]).mode & 0o777).toBe(0o600);
-    expect(readdirSync(t.dir).filter((f) => f.includes('.partial-'))).toEqual([]);
+    expect(readdirSync(t.dir).filter((f) => f.startsWith('.ora-recover-'))).toEqual([]);
   });
 
   it('refuses --replace (exit 3) while another process has the database open, leaving it in place', async () => {

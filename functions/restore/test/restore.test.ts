@@ -140,6 +140,8 @@ describe('restore into the live database', () => {
       INSERT INTO extra_ai (v) VALUES ('a'), ('b'), ('c'), ('d');
       DELETE FROM extra_ai WHERE id IN (2, 4);
       CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+      CREATE TABLE strict_kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID, STRICT;
+      INSERT INTO strict_kv VALUES (1, 'one'), (2, 'two');
       INSERT INTO kv VALUES ('x', x'00ff'), ('y', NULL);
       CREATE TABLE gen (a INT, b INT GENERATED ALWAYS AS (a * 2) STORED, c INT GENERATED ALWAYS AS (a + 1) VIRTUAL);
       INSERT INTO gen (a) VALUES (1), (2), (3);
@@ -202,6 +204,27 @@ describe('restore into the live database', () => {
     expect(after.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(after.pragma('foreign_key_check')).toEqual([]);
     after.close();
+  });
+
+  it('keeps one copy per restore, named after the database, when restores follow each other or share a directory', async () => {
+    createOraDatabase(db, 50);
+    const other = t.path('ora-eu.db');
+    createOraDatabase(other, 20);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    const otherDir = t.path('backups-eu');
+    const otherId = backup(['--db', other, '--backup-dir', otherDir, '--json']).json().backupId;
+    const runs = await Promise.all([
+      restoreAsync([id, '--db', db, '--backup-dir', dir, '--json']),
+      restoreAsync([otherId, '--db', other, '--backup-dir', otherDir, '--json']),
+    ]);
+    runs.push(await restoreAsync([id, '--db', db, '--backup-dir', dir, '--json']));
+    for (const r of runs) expect(r.code).toBe(0);
+    const copies = runs.map((r) => r.json().preRestoreCopy as string);
+    expect(new Set(copies).size).toBe(3);
+    expect(copies[0]).toMatch(/ora_before_restore_ora_\d{8}_\d{9}(_\d+)?\.db$/);
+    expect(copies[1]).toMatch(/ora_before_restore_ora-eu_\d{8}_\d{9}(_\d+)?\.db$/);
+    for (const c of copies) expect(existsSync(c)).toBe(true);
+    expect(readdirSync(t.dir).filter((f) => f.startsWith('.ora-restore-'))).toEqual([]);
   });
 
   it('is seen consistently by a process that keeps the database open', async () => {

@@ -18,7 +18,7 @@ export {
   zstdFile,
 } from './backup/compress.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './backup/fields.js';
-export { appendNoFollow, realDir, refuseSymlink, writeFileDurably } from './backup/files.js';
+export { appendNoFollow, publishExclusively, realDir, refuseSymlink, writeFileDurably } from './backup/files.js';
 export {
   BACKUP_ID_RE,
   isVerified,

@@ -215,7 +215,10 @@ export const SCENARIOS: Scenario[] = [
           if (now !== t.digest[table]) problems.push(`${table}: the recovered rows differ from the original`);
         }
       }
-      if (afterRerun && readdirSync(f.dir).some((n) => n.includes('.partial-'))) {
+      if (
+        afterRerun &&
+        readdirSync(f.dir).some((n) => n.startsWith('.ora-recover-') || n.startsWith('.ora-restore-'))
+      ) {
         problems.push('a partial output of the killed run is still there after the rerun');
       }
       return problems;

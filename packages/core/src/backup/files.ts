@@ -2,14 +2,17 @@ import {
   closeSync,
   constants,
   fsyncSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   openSync,
   realpathSync,
   renameSync,
   statSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
+import { join } from 'node:path';
 import { IoError } from '../errors/errors.js';
 
 /** Translates a file-system error into the toolkit's I/O errors (disk full, permission, other). */
@@ -132,5 +135,23 @@ export function realDir(dir: string): string {
     return realpathSync(dir);
   } catch {
     return dir;
+  }
+}
+
+/**
+ * Renames `temp` to `<base>.db` in `dir`, or `<base>_2.db`, `<base>_3.db`, … when the name is
+ * taken: a hard link fails instead of replacing an existing file. Returns the final path.
+ */
+export function publishExclusively(temp: string, dir: string, base: string): string {
+  for (let n = 1; ; n++) {
+    const final = join(dir, `${base}${n === 1 ? '' : `_${n}`}.db`);
+    try {
+      linkSync(temp, final);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw error;
+    }
+    unlinkSync(temp);
+    return final;
   }
 }

@@ -1,15 +1,16 @@
-import { closeSync, existsSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { BackupInvalidError, DatabaseLockedError, IoError, RestoreFailedError } from '../errors/errors.js';
+import { isAlive } from '../locking/job-lock.js';
 import { quoteIdentifier } from '../metrics/table-stats.js';
 import { checkIntegrity } from '../stats/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
-import { fsyncDir, fsyncFile, ioError } from './files.js';
+import { fsyncDir, fsyncFile, ioError, publishExclusively } from './files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 
@@ -41,8 +42,21 @@ function removeQuietly(path: string): void {
   }
 }
 
+function removeStaleRestoreTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^\.ora-restore-(\d+)-/.exec(name)?.[1];
+    if (pid && Number(pid) !== process.pid && !isAlive(Number(pid))) removeQuietly(join(dir, name));
+  }
+}
+
 function timestamp(d = new Date()): string {
-  return d.toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+  return d.toISOString().replace(/[-:.]/g, '').replace('T', '_').slice(0, 18); // to the millisecond
 }
 
 /**
@@ -125,7 +139,10 @@ function replaceContent(db: Database.Database): void {
     )
       .filter((c) => c.hidden === 0)
       .map((c) => q(c.name));
-    const withoutRowid = /WITHOUT\s+ROWID\s*;?\s*$/i.test(e.sql as string);
+    const withoutRowid =
+      (db.prepare("SELECT wr FROM pragma_table_list(?) WHERE schema = 'restored'").pluck().get(e.name) as
+        | number
+        | undefined) === 1;
     const list = withoutRowid ? columns.join(', ') : ['rowid', ...columns].join(', ');
     db.exec(`INSERT INTO main.${q(e.name)} (${list}) SELECT ${list} FROM restored.${q(e.name)}`);
   }
@@ -185,9 +202,11 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const started = performance.now();
   const target = resolve(o.target);
   const dir = dirname(target);
-  const temp = join(dir, `.ora-restore-${o.manifest.id}.tmp.db`);
-  // Fixed names: restores hold the job lock, and a later run clears what a killed one left.
-  const copyTemp = join(dir, '.ora-before-restore.tmp.db');
+  // Temp names carry the pid: restores of other databases in this directory hold other job locks
+  // and must not meet them. A later run removes those of processes that are gone.
+  removeStaleRestoreTemps(dir);
+  const temp = join(dir, `.ora-restore-${process.pid}-${o.manifest.id}.tmp.db`);
+  const copyTemp = join(dir, `.ora-restore-${process.pid}-before.tmp.db`);
   if (o.toNewPath) {
     if (existsSync(target)) {
       throw new IoError(
@@ -237,10 +256,13 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
     }
 
     const live = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
-    const preRestoreCopy = join(dir, `ora_before_restore_${timestamp()}.db`);
+    let preRestoreCopy = '';
     const db = live.handle;
     let committed = false;
     try {
+      // ATTACH would create an empty file if the verified copy were gone: make sure it is there.
+      if (!existsSync(temp))
+        throw new IoError(`the verified copy ${temp} disappeared; nothing was restored`, 'IO_ERROR');
       live.run(() => db.prepare('ATTACH ? AS restored').run(temp));
       // Foreign keys are checked row by row otherwise; the verified copy is consistent as a whole.
       db.pragma('foreign_keys = OFF');
@@ -272,7 +294,13 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
           reader.close();
         }
         fsyncFile(copyTemp);
-        renameSync(copyTemp, preRestoreCopy);
+        // Named after the database, and published without replacing anything: two restores in
+        // one directory (of two databases, or one after the other) each keep their own copy.
+        preRestoreCopy = publishExclusively(
+          copyTemp,
+          dir,
+          `ora_before_restore_${basename(target, '.db')}_${timestamp()}`,
+        );
         fsyncDir(dir);
       } catch (error) {
         removeQuietly(copyTemp);

@@ -1,9 +1,11 @@
 import {
   chmodSync,
+  chownSync,
   closeSync,
   constants,
   copyFileSync,
   existsSync,
+  linkSync,
   openSync,
   readdirSync,
   renameSync,
@@ -13,7 +15,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { fsyncDir, fsyncFile } from '../backup/files.js';
+import { fsyncDir, fsyncFile, publishExclusively } from '../backup/files.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { processesHolding } from '../diagnostics/locks.js';
 import {
@@ -60,7 +62,7 @@ export interface RecoverReport {
   walPagesApplied: number;
 }
 
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace('T', '_').slice(0, 15);
+const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').replace('T', '_').slice(0, 18); // to the millisecond
 
 function quickCheckOk(path: string): boolean {
   try {
@@ -92,18 +94,13 @@ function removeFiles(base: string): void {
 }
 
 /**
- * Removes the `.<name>.partial-<pid>` files (emergency copies and outputs being built) that recover
- * runs whose process is gone left in `dir`.
+ * Removes the `.ora-recover-<pid>-…` temp files (emergency copies and outputs being built) that
+ * recover runs whose process is gone left in `dir`.
  */
 function removeStaleTemps(dir: string): void {
   for (const name of readdirSync(dir)) {
-    const match =
-      /^\.ora_.*\.partial-(\d+)(-wal|-shm|-journal)?$/.exec(name) ??
-      /^\..*\.db\.partial-(\d+)(-wal|-shm|-journal)?$/.exec(name);
-    if (!match) continue;
-    const pid = Number(match[1]);
-    if (pid !== process.pid && isAlive(pid)) continue;
-    rmSync(join(dir, name), { force: true });
+    const pid = /^\.ora-recover-(\d+)-/.exec(name)?.[1];
+    if (pid && (Number(pid) === process.pid || !isAlive(Number(pid)))) rmSync(join(dir, name), { force: true });
   }
 }
 
@@ -117,8 +114,11 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     if (!(error instanceof DatabaseCorruptError) && !(error instanceof NotADatabaseError)) throw error;
   }
   const dir = dirname(path);
-  const out = resolve(options.outPath ?? join(dir, `ora_recovered_${stamp()}.db`));
-  if (existsSync(out) || existsSync(`${out}-wal`)) {
+  // Named after the database and to the millisecond, and published without replacing anything:
+  // recovers of two databases in one directory never take each other's names.
+  const name = basename(path).replace(/\.(db|sqlite3?)$/, '');
+  const out = options.outPath ? resolve(options.outPath) : null;
+  if (out && (existsSync(out) || existsSync(`${out}-wal`))) {
     throw new InvalidInputError(`output ${out} already exists; choose another --out (recover never overwrites a file)`);
   }
   const healthy = quickCheckOk(path);
@@ -136,34 +136,40 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
   };
   if (healthy && !options.force) return report;
   removeStaleTemps(dir);
-  if (dirname(out) !== dir) removeStaleTemps(dirname(out));
+  if (out && dirname(out) !== dir) removeStaleTemps(dirname(out));
 
   // 1. The emergency copy, untouched: each file copied under a temp name and renamed once
   // complete, so a run killed half-way leaves no partial file that could pass for the copy. A
   // name already taken (a run earlier in the same second) gets a counter.
-  let copyBase = join(dir, `ora_corrupted_${stamp()}.db`);
-  for (let n = 2; existsSync(copyBase) || existsSync(`${copyBase}-wal`); n++) {
-    copyBase = join(dir, `ora_corrupted_${stamp()}_${n}.db`);
-  }
-  for (const suffix of ['', '-wal', '-shm']) {
-    if (!existsSync(`${path}${suffix}`)) continue;
-    const partial = join(dir, `.${basename(copyBase)}${suffix}.partial-${process.pid}`);
-    try {
+  const partials: string[] = [];
+  let copyBase = '';
+  try {
+    // Companions first, the main file last: its name is the one that has to be unique.
+    for (const suffix of ['-wal', '-shm', '']) {
+      if (!existsSync(`${path}${suffix}`)) continue;
+      const partial = join(dir, `.ora-recover-${process.pid}-copy${suffix}`);
       copyFileSync(`${path}${suffix}`, partial, constants.COPYFILE_EXCL);
       chmodSync(partial, 0o600);
       fsyncFile(partial);
-      renameSync(partial, `${copyBase}${suffix}`);
-    } catch (error) {
-      rmSync(partial, { force: true });
-      throw new IoError(
-        `cannot write the emergency copy ${copyBase}${suffix} (${(error as NodeJS.ErrnoException).code}); free space or fix permissions first — nothing else was done`,
-        'IO_ERROR',
-        { cause: error },
-      );
+      partials.push(partial);
     }
-    report.emergencyCopy.push(`${copyBase}${suffix}`);
+    const main = partials.at(-1) as string;
+    copyBase = publishExclusively(main, dir, `ora_corrupted_${name}_${stamp()}`);
+    for (const partial of partials.slice(0, -1)) {
+      const suffix = partial.endsWith('-wal') ? '-wal' : '-shm';
+      renameSync(partial, `${copyBase}${suffix}`);
+      report.emergencyCopy.push(`${copyBase}${suffix}`);
+    }
+    report.emergencyCopy.unshift(copyBase);
+    fsyncDir(dir);
+  } catch (error) {
+    for (const partial of partials) rmSync(partial, { force: true });
+    throw new IoError(
+      `cannot write the emergency copy of ${path} in ${dir} (${(error as NodeJS.ErrnoException).code}); free space or fix permissions first — nothing else was done`,
+      'IO_ERROR',
+      { cause: error },
+    );
   }
-  fsyncDir(dir);
 
   // 2. Salvage from the emergency copy (with its WAL), never from the live file.
   const source = openPageSource(copyBase);
@@ -179,7 +185,7 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
 
   // Built under a temp name and renamed when complete: a run killed half-way leaves no file at
   // `out` that could pass for a recovered database. Temps of dead runs are removed first.
-  const building = join(dirname(out), `.${basename(out)}.partial-${process.pid}`);
+  const building = join(out ? dirname(out) : dir, `.ora-recover-${process.pid}-out.db`);
   closeSync(openSync(building, 'wx', 0o600));
   const db = new Database(building);
   try {
@@ -246,40 +252,50 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     throw error;
   }
   db.close();
+  let output: string;
   try {
     fsyncFile(building);
-    renameSync(building, out);
-    fsyncDir(dirname(out));
+    if (out) {
+      linkSync(building, out); // fails rather than replace a file that appeared meanwhile
+      unlinkSync(building);
+      output = out;
+    } else {
+      output = publishExclusively(building, dir, `ora_recovered_${name}_${stamp()}`);
+    }
+    fsyncDir(dirname(output));
   } catch (error) {
     removeFiles(building);
     throw new IoError(
-      `cannot move the recovered database to ${out} (${(error as NodeJS.ErrnoException).code})`,
+      `cannot move the recovered database to ${out ?? dir} (${(error as NodeJS.ErrnoException).code})`,
       'IO_ERROR',
       {
         cause: error,
       },
     );
   }
-  report.output = out;
+  report.output = output;
 
   // 4. The swap, only when the result verifies and nobody holds the damaged file open.
   if (options.replace) {
     if (!report.integrity?.ok) {
       throw new RestoreFailedError(
-        `the recovered database ${out} fails integrity_check; the damaged database was left in place`,
+        `the recovered database ${output} fails integrity_check; the damaged database was left in place`,
       );
     }
     const holders = processesHolding(path) ?? [];
     if (holders.length > 0) {
       throw new DatabaseLockedError(
-        `refusing to replace ${path}: ${holders.map((h) => `pid ${h.pid} (${h.command.slice(0, 60)})`).join(', ')} still has it open; stop them, then run recover --replace again (the recovered copy is ${out})`,
+        `refusing to replace ${path}: ${holders.map((h) => `pid ${h.pid} (${h.command.slice(0, 60)})`).join(', ')} still has it open; stop them, then run recover --replace again (the recovered copy is ${output})`,
       );
     }
     for (const suffix of ['-wal', '-shm']) {
       if (existsSync(`${path}${suffix}`)) unlinkSync(`${path}${suffix}`); // belonged to the damaged file; kept in the emergency copy
     }
-    chmodSync(out, statSync(path).mode & 0o7777); // the database keeps its own mode
-    renameSync(out, path);
+    // The database keeps its own mode, and its owner when we can set it (recover run as root).
+    const original = statSync(path);
+    chmodSync(output, original.mode & 0o7777);
+    if (process.getuid?.() === 0) chownSync(output, original.uid, original.gid);
+    renameSync(output, path);
     fsyncDir(dir);
     report.replaced = true;
     report.output = path;
