@@ -131,7 +131,9 @@ describe('archive', () => {
   });
 
   it('loses and duplicates nothing when killed with SIGKILL at random instants, and a rerun finishes the job', async () => {
-    createOraDatabase(db, 8000);
+    // Enough rows that the six runs below, resuming each other, are all still going when killed
+    // (up to 6 x 550 ms of work; the job moves about 20000 orders/s in these tiny batches).
+    createOraDatabase(db, 60000);
     const before = original();
     const seed = Number(process.env.ORA_CRASH_SEED ?? Date.now() % 100_000);
     let state = seed;

@@ -135,6 +135,11 @@ export function archiveRows(live: OraDatabase, options: ArchiveOptions): Archive
       archive.handle.prepare('ATTACH ? AS live').run(resolve(live.path));
       h.prepare('ATTACH ? AS arch').run(archivePath);
       try {
+        // Statements prepared once per archive (not once per batch).
+        const liveStatements = new Map<string, Database.Statement>();
+        const archiveStatements = new Map<string, Database.Statement>();
+        const prepareLive = (sql: string) => memo(liveStatements, sql, () => h.prepare(sql));
+        const prepareArchive = (sql: string) => memo(archiveStatements, sql, () => archive.handle.prepare(sql));
         const yearEnd = `${Number(year) + 1}-01-01`;
         const upper = yearEnd < options.cutoff ? yearEnd : options.cutoff;
         // Keyset pagination by (date, id): copy-only runs keep the rows, so batches must move on.
@@ -155,29 +160,34 @@ export function archiveRows(live: OraDatabase, options: ArchiveOptions): Archive
           // 1. Copy into the archive (reads the live database without locking it).
           // A deferred transaction: it takes the archive's write lock at its first insert, and only
           // a read lock on the live database it reads from.
-          const copy = () =>
-            archive.run(() =>
+          // Rows inserted by the last copy, per table (ON CONFLICT DO NOTHING skips rows already there).
+          let copied: Record<string, number> = {};
+          // The live database's data_version just before the last copy: unchanged under the write
+          // lock means no other connection committed since, so the copy read the rows as they are.
+          let versionBeforeCopy = -1;
+          const copy = () => {
+            versionBeforeCopy = Number(h.pragma('data_version', { simple: true }));
+            copied = archive.run(() =>
               archive.handle.transaction(() => {
-                archive.handle
-                  .prepare(
-                    `INSERT INTO main.${q(spec.table)} (${parentCols})
+                const counts: Record<string, number> = {};
+                counts[spec.table] = prepareArchive(
+                  `INSERT INTO main.${q(spec.table)} (${parentCols})
                    SELECT ${parentCols} FROM live.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))
                    ON CONFLICT DO NOTHING`,
-                  )
-                  .run(idList);
+                ).run(idList).changes;
                 for (const c of spec.children) {
                   const cols = c.columns.map(q).join(', ');
-                  archive.handle
-                    .prepare(
-                      `INSERT INTO main.${q(c.table)} (${cols})
+                  counts[c.table] = prepareArchive(
+                    `INSERT INTO main.${q(c.table)} (${cols})
                      SELECT ${cols} FROM live.${q(c.table)} WHERE ${q(c.childKey)} IN
                        (SELECT ${q(c.parentKey)} FROM live.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))
                      ON CONFLICT DO NOTHING`,
-                    )
-                    .run(idList);
+                  ).run(idList).changes;
                 }
+                return counts;
               })(),
             );
+          };
           copy();
           if (options.copyOnly) {
             done += ids.length;
@@ -188,25 +198,43 @@ export function archiveRows(live: OraDatabase, options: ArchiveOptions): Archive
           }
           // 2. Verify against the archive and delete, under one short write lock.
           let attempt = 0;
+          let checkContent = false;
           for (;;) {
             const started = performance.now();
-            const outcome = live.transaction(() => {
-              const missing = missingFromArchive(h, spec, idList);
-              if (missing > 0) return { missing, counts: null };
-              const counts: Record<string, number> = {};
-              for (const c of spec.children) {
-                counts[c.table] = h
-                  .prepare(
+            let outcome: { missing: number; counts: Record<string, number> | null };
+            try {
+              outcome = live.transaction(() => {
+                // The row-by-row content check can be skipped only when nothing could differ: no
+                // other connection committed since the copy read the batch, and the copy inserted
+                // every row of it (none was skipped as already there, possibly different).
+                const unchanged =
+                  !checkContent &&
+                  Number(h.pragma('data_version', { simple: true })) === versionBeforeCopy &&
+                  copied[spec.table] === ids.length;
+                if (!unchanged) {
+                  const missing = missingFromArchive(h, spec, idList);
+                  if (missing > 0) return { missing, counts: null };
+                }
+                const counts: Record<string, number> = {};
+                for (const c of spec.children) {
+                  counts[c.table] = prepareLive(
                     `DELETE FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
                        (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
-                  )
-                  .run(idList).changes;
-              }
-              counts[spec.table] = h
-                .prepare(`DELETE FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`)
-                .run(idList).changes;
-              return { missing: 0, counts };
-            });
+                  ).run(idList).changes;
+                }
+                counts[spec.table] = prepareLive(
+                  `DELETE FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`,
+                ).run(idList).changes;
+                // Without the content check, what is deleted must be exactly what was inserted.
+                if (unchanged && Object.entries(counts).some(([t, n]) => copied[t] !== n)) throw new RecheckContent();
+                return { missing: 0, counts };
+              });
+            } catch (error) {
+              if (!(error instanceof RecheckContent)) throw error;
+              // Rolled back: nothing was deleted. Do it again with the row-by-row check.
+              checkContent = true;
+              continue;
+            }
             const held = performance.now() - started;
             report.longestLockMs = Math.max(report.longestLockMs, Math.round(held * 100) / 100);
             if (outcome.counts) {
@@ -243,6 +271,7 @@ export function archiveRows(live: OraDatabase, options: ArchiveOptions): Archive
               break;
             }
             // A writer changed the batch after the copy: copy again, then retry the check.
+            checkContent = true;
             if (++attempt > 5)
               throw new IoError(`rows of ${spec.table} keep changing during archiving; retry later`, 'IO_ERROR');
             copy();
@@ -260,6 +289,18 @@ export function archiveRows(live: OraDatabase, options: ArchiveOptions): Archive
     }
   }
   return report;
+}
+
+/** Thrown inside the delete transaction to roll it back and redo it with the content check. */
+class RecheckContent extends Error {}
+
+function memo<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    cache.set(key, value);
+  }
+  return value;
 }
 
 /** Rows of the batch (parents and children, as they are now) without an identical copy in the archive. */
