@@ -84,6 +84,10 @@ describe('the repositories fast path agrees with zod', () => {
   });
 
   it('dates', () => {
+    // Before any date was accepted (the check remembers the last one), and after.
+    expect(isIsoDate('')).toBe(false);
+    expect(isIsoDate('2026-11-01')).toBe(true);
+    expect(isIsoDate('')).toBe(false);
     fc.assert(
       fc.property(dates, (value) => {
         expect(isIsoDate(value)).toBe(acceptsUnchanged(isoDateField(), value));
@@ -139,6 +143,16 @@ describe('input the fast path leaves to zod still works', () => {
       .prepare('SELECT date, quantity FROM inventory_transactions WHERE id = ?')
       .get(r.transactionId);
     expect(row).toEqual({ date: new Date().toISOString().slice(0, 10), quantity: 3 });
+  });
+
+  it('refuses an empty date as before (zod words it)', () => {
+    recordInventoryTransaction(db, { sku: 'A', quantity: 1, type: 'Receive', date: '2026-11-01' });
+    expect(() => recordInventoryTransaction(db, { sku: 'A', quantity: 1, type: 'Receive', date: '' })).toThrow(
+      /^invalid inventory transaction: date: expected a date as YYYY-MM-DD/,
+    );
+    expect(() => insertShipments(db, [{ orderNumber: 'SO-9', shipDate: '', items: [] }])).toThrow(
+      /^invalid shipment batch: 0\.shipDate: expected a date as YYYY-MM-DD/,
+    );
   });
 
   it('inserts a batch with converted values, and words a bad one the same way as before', () => {

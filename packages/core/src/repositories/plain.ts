@@ -41,7 +41,7 @@ export function isWholeNumber(value: unknown, min: number, max: number): value i
   return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
 }
 
-let lastDate = '';
+let lastDate: string | null = null; // the last date accepted (a batch repeats its dates)
 
 /** isoDateField() would return `value` unchanged: YYYY-MM-DD and a real (proleptic Gregorian) date. */
 export function isIsoDate(value: unknown): value is string {
