@@ -97,12 +97,14 @@ lines.push(
   '',
   '## A writer at 100 commits/s, idle and during each job',
   '',
-  '| job | idle p50 / p99 / max | during p50 / p99 / max | failures | p99 ratio | target (≤ 2x, VACUUM exempt) |',
+  '| job | idle p50 / p99 / max | during p50 / p99 / max (commits) | failures | p99 ratio | target (≤ 2x, VACUUM exempt) |',
   '|---|---|---|---|---|---|',
   ...writer.map(
     (w) =>
-      `| ${w.job} | ${w.idle.p50Ms.toFixed(2)} / ${w.idle.p99Ms.toFixed(2)} / ${w.idle.maxMs.toFixed(1)} ms | ${w.during.p50Ms.toFixed(2)} / ${w.during.p99Ms.toFixed(2)} / ${w.during.maxMs.toFixed(1)} ms | ${w.during.failures} | ${w.ratio}x | ${pass(w.met)} |`,
+      `| ${w.job} | ${w.idle.p50Ms.toFixed(2)} / ${w.idle.p99Ms.toFixed(2)} / ${w.idle.maxMs.toFixed(1)} ms | ${w.during.p50Ms.toFixed(2)} / ${w.during.p99Ms.toFixed(2)} / ${w.during.maxMs.toFixed(1)} ms (${w.during.commits}) | ${w.during.failures} | ${w.ratio}x | ${pass(w.met)} |`,
   ),
+  '',
+  'During a job that takes the write lock (maintenance: checkpoint and ANALYZE; archive: one bounded lock per batch), a commit that arrives meanwhile waits for it, so once such holds cover more than 1% of the job the p99 is a lock hold, not a sub-millisecond commit. Under 100 commits the p99 is the maximum.',
   '',
   'Ratios: for health-check, restore and cold start, ours ÷ baseline (lower is better); for archive and repositories, baseline ÷ ours (higher is better), so each target reads as written.',
 );
