@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createOraDatabase, tempDir } from '../../testkit/src/index.js';
-import { archiveRows } from '../src/archive/archive.js';
+import { archivePathFor, archiveRows } from '../src/archive/archive.js';
 import { openDatabase } from '../src/index.js';
 
 let t: ReturnType<typeof tempDir>;
@@ -60,5 +60,33 @@ describe('archive verification', () => {
     expect(() => archiveRows(live, options)).toThrow(/keep changing/);
     live.close();
     expect(rows(path, `SELECT count(*) AS n FROM shipped_orders WHERE id = ${first.id}`)).toEqual([{ n: 1 }]);
+  });
+
+  it('rechecks row by row when the copy skipped a child already archived under the same id', () => {
+    const first = rows(path, 'SELECT ship_date FROM shipped_orders ORDER BY ship_date, id LIMIT 1')[0] as {
+      ship_date: string;
+    };
+    const nextDay = new Date(Date.parse(`${first.ship_date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+    const live = openDatabase(path);
+    archiveRows(live, { ...options, cutoff: nextDay });
+    const archived = rows(
+      archivePathFor(path, first.ship_date.slice(0, 4)),
+      'SELECT id FROM shipped_items LIMIT 1',
+    )[0] as {
+      id: number;
+    };
+    // A new old order whose item reuses an archived item's id: the parent copies, the child is skipped.
+    live.handle
+      .prepare("INSERT INTO shipped_orders (order_number, ship_date) VALUES ('SO-NEW', ?)")
+      .run(first.ship_date);
+    live.handle
+      .prepare(
+        "INSERT INTO shipped_items (id, ship_date, base_sku, quantity_shipped, order_number) VALUES (?, ?, 'X', 1, 'SO-NEW')",
+      )
+      .run(archived.id, first.ship_date);
+    expect(() => archiveRows(live, { ...options, cutoff: nextDay })).toThrow(/keep changing/);
+    live.close();
+    expect(rows(path, "SELECT count(*) AS n FROM shipped_items WHERE order_number = 'SO-NEW'")).toEqual([{ n: 1 }]);
+    expect(rows(path, "SELECT count(*) AS n FROM shipped_orders WHERE order_number = 'SO-NEW'")).toEqual([{ n: 1 }]);
   });
 });
