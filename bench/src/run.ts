@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { createOraDatabase } from '@ora/testkit';
 import { benchBackup } from './backup-bench.js';
 import { fixture } from './fixture.js';
@@ -21,29 +22,42 @@ import {
 } from './suite.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  const v = i >= 0 ? Number(args[i + 1]) : fallback;
-  if (!Number.isFinite(v) || v <= 0) {
-    console.error(`bench: ${name} takes a positive number`);
-    process.exit(2);
-  }
+const USAGE =
+  'usage: pnpm bench [--quick] [--runs N (1-100)] [--size-mib N (1-65536)] [--only backup,health-check,restore,archive,repositories,cold-start,writer]';
+const SECTIONS = ['backup', 'health-check', 'restore', 'archive', 'repositories', 'cold-start', 'writer'];
+/** Exits 2 with one line and the usage, before any fixture is built. */
+const fail = (message: string): never => {
+  console.error(`bench: ${message}\n${USAGE}`);
+  process.exit(2);
+};
+let flags: { quick?: boolean; runs?: string; 'size-mib'?: string; only?: string } = {};
+try {
+  ({ values: flags } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      runs: { type: 'string' },
+      'size-mib': { type: 'string' },
+      only: { type: 'string' },
+    },
+  }));
+} catch (error) {
+  fail((error as Error).message);
+}
+const quick = flags.quick === true;
+const whole = (name: string, value: string | undefined, fallback: number, max: number): number => {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (!/^\d+$/.test(value) || v < 1 || v > max)
+    fail(`invalid --${name} "${value}": expected a whole number from 1 to ${max}`);
   return v;
 };
-const sizeMib = arg('--size-mib', quick ? 100 : 1024);
-const SECTIONS = ['backup', 'health-check', 'restore', 'archive', 'repositories', 'cold-start', 'writer'];
-const onlyAt = args.indexOf('--only');
-const only = onlyAt >= 0 ? new Set((args[onlyAt + 1] ?? '').split(',')) : null;
+const sizeMib = whole('size-mib', flags['size-mib'], quick ? 100 : 1024, 65536);
+const only = flags.only === undefined ? null : new Set(flags.only.split(','));
 for (const name of only ?? []) {
-  if (!SECTIONS.includes(name)) {
-    console.error(`bench: --only takes a list of: ${SECTIONS.join(', ')}`);
-    process.exit(2);
-  }
+  if (!SECTIONS.includes(name)) fail(`invalid --only "${flags.only}": expected names from ${SECTIONS.join(', ')}`);
 }
 const want = (name: string) => only === null || only.has(name);
-const runs = arg('--runs', quick ? 2 : 3);
+const runs = whole('runs', flags.runs, quick ? 2 : 3, 100);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
 const db = fixture(root, sizeMib);
