@@ -178,6 +178,12 @@ describe('ora-db inventory', () => {
       /^invalid command line: unknown flag --no-limit; see 'ora-db inventory levels --help'$/,
     ],
     [['inventroy', 'levels'], 2, 'INVALID_INPUT', /unknown command or argument 'inventroy'.*; see 'ora-db --help'$/],
+    [
+      ['--busy-timeout-ms', '10', 'inventory', 'low-stock', '--nope'],
+      2,
+      'INVALID_INPUT',
+      /^invalid command line: unknown flag --nope; see 'ora-db inventory low-stock --help'$/,
+    ],
   ])('refuses %j with exit %i (%s) and records nothing', async (args, exit, code, message) => {
     const hash = contentHash(db);
     const r = await oraDb([...args, '--db', db]);

@@ -183,12 +183,13 @@ export async function runProgram(
     return EXIT.badInput;
   };
   if (parseError) {
-    // The longest job name the leading words spell (`inventory receive`, `backup list`, `archive`).
+    // The command the words name (`inventory receive`, `backup list`, `archive`), wherever it
+    // stands: a flag's value before it (`--db /x.db backup`) is skipped, being no command.
     const words = args.filter((a) => !a.startsWith('-'));
-    const which =
-      [words.slice(0, 2).join(' '), words[0] ?? ''].find(
-        (w) => w && program.jobs.some((j) => j.name === w || j.name.startsWith(`${w} `)),
-      ) ?? '';
+    const isHead = (w: string) => program.jobs.some((j) => j.name === w || j.name.startsWith(`${w} `));
+    const at = words.findIndex(isHead);
+    const pair = at >= 0 ? `${words[at]} ${words[at + 1] ?? ''}` : '';
+    const which = at < 0 ? '' : program.jobs.some((j) => j.name === pair) ? pair : (words[at] as string);
     const helpHint = container
       ? `${program.scriptName} --help`
       : `${program.scriptName}${which ? ` ${which}` : ''} --help`;
