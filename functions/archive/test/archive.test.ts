@@ -169,6 +169,8 @@ describe('archive', () => {
     expect(live.prepare("SELECT count(*) FROM shipped_orders WHERE ship_date < '2026-10-01'").pluck().get()).toBe(0);
     expect(live.pragma('integrity_check', { simple: true })).toBe('ok');
     live.close();
+    // No half-made archive is left under a temp name either.
+    expect(readdirSync(t.dir).filter((f) => f.startsWith('.ora-archive-'))).toEqual([]);
   });
 
   it('--dry-run changes nothing; --copy-only keeps the live rows; a later run moves them', () => {

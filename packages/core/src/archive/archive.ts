@@ -1,9 +1,10 @@
-import { closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { closeSync, existsSync, linkSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import { realDir, refuseSymlink } from '../backup/files.js';
+import { fsyncDir, fsyncFile, realDir, refuseSymlink } from '../backup/files.js';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
-import { IoError } from '../errors/errors.js';
+import { IoError, isOraError } from '../errors/errors.js';
+import { isAlive } from '../locking/job-lock.js';
 import { migrate } from '../schema/migrate.js';
 import { ARCHIVABLE, type ArchivableTable } from './archivable.js';
 
@@ -52,6 +53,14 @@ export function archivePathFor(livePath: string, year: string, archiveDir?: stri
 function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
   // SQLite would follow a link planted at the archive's name and write the rows there.
   refuseSymlink(path, 'the archive');
+  // Temp archives of runs that were killed while creating one.
+  if (existsSync(dirname(path))) {
+    for (const name of readdirSync(dirname(path))) {
+      const pid = /^\.ora-archive-(\d+)-/.exec(name)?.[1];
+      if (pid && Number(pid) !== process.pid && !isAlive(Number(pid)))
+        rmSync(join(dirname(path), name), { force: true });
+    }
+  }
   if (!existsSync(path)) {
     const dir = dirname(path);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -60,14 +69,35 @@ function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
         'IO_ERROR',
       );
     }
+    // Built complete (schema and all) under a temp name, then linked into place: a run killed
+    // half-way leaves no empty file under the archive's name, and two runs never replace one.
+    const temp = join(dir, `.ora-archive-${process.pid}-${basename(path)}`);
     try {
-      closeSync(openSync(path, 'wx', 0o600));
+      rmSync(temp, { force: true });
+      closeSync(openSync(temp, 'wx', 0o600));
+      const fresh = openDatabase(temp, { create: true, busyTimeoutMs });
+      try {
+        migrate(fresh);
+        fresh.pragma('journal_mode = DELETE'); // one self-contained file to link
+      } finally {
+        fresh.close();
+      }
+      fsyncFile(temp);
+      try {
+        linkSync(temp, path);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error; // another run made it first
+      }
+      fsyncDir(dir);
     } catch (error) {
+      if (isOraError(error)) throw error;
       throw new IoError(
         `cannot create the archive ${path} (${(error as NodeJS.ErrnoException).code}); check that its directory is writable`,
         'PERMISSION_DENIED',
         { cause: error },
       );
+    } finally {
+      rmSync(temp, { force: true });
     }
   }
   const db = openDatabase(path, { create: true, busyTimeoutMs });
