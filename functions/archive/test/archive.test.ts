@@ -171,7 +171,7 @@ describe('archive', () => {
     live.close();
     // No half-made archive is left under a temp name either.
     expect(readdirSync(t.dir).filter((f) => f.startsWith('.ora-archive-'))).toEqual([]);
-  });
+  }, 180_000); // 60 000 orders, six kills and a full rerun: about 10 s alone, several times that beside the other suites
 
   it('--dry-run changes nothing; --copy-only keeps the live rows; a later run moves them', () => {
     createOraDatabase(db, 1000);

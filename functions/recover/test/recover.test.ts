@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeRecord, openPageSource, parsePageHeader, readLeafCell, recoverDatabase, type SqlValue } from '@ora/core';
+import { openPageSource, parsePageHeader, readLeafCell, recoverDatabase } from '@ora/core';
 import {
   bundleRunner,
   bundleRunnerAsync,

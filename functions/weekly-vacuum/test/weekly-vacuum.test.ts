@@ -83,7 +83,7 @@ describe('weekly-vacuum', () => {
         `^outside the maintenance window ${w.outside} \\(local time now \\d\\d:\\d\\d\\); VACUUM never runs during peak hours — use --force to run anyway$`,
       ),
     );
-    const { ['ora.db.ora-job-lock']: _lock, ...afterSkip } = snapshotDir(t.dir);
+    const { 'ora.db.ora-job-lock': _lock, ...afterSkip } = snapshotDir(t.dir);
     expect(afterSkip).toEqual(before);
     const forced = run(['--db', db, '--maintenance-window', w.outside, '--force', '--json']);
     expect(forced.code).toBe(0);
@@ -174,7 +174,7 @@ describe('weekly-vacuum', () => {
     expect(r.code).toBe(2);
     expect(r.logs.filter((l) => l.level === 'error')).toHaveLength(1);
     expect(r.logs.at(-1)?.msg).toMatch(message);
-    const { ['ora.db.ora-job-lock']: _lock, ...after } = snapshotDir(t.dir);
+    const { 'ora.db.ora-job-lock': _lock, ...after } = snapshotDir(t.dir);
     expect(after).toEqual(before);
   });
 });

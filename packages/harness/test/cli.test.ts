@@ -225,7 +225,7 @@ describe('--ping-url', () => {
 
   it('retries a ping the server answers with 5xx', async () => {
     let calls = 0;
-    const flaky = createServer((req, res) => {
+    const flaky = createServer((_req, res) => {
       calls++;
       res.statusCode = calls < 2 ? 503 : 200;
       res.end();

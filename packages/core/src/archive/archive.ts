@@ -1,10 +1,9 @@
-import { closeSync, existsSync, linkSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import { fsyncDir, fsyncFile, realDir, refuseSymlink } from '../backup/files.js';
+import { fsyncDir, fsyncFile, realDir, refuseSymlink, removeDeadTemps } from '../backup/files.js';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { IoError, isOraError } from '../errors/errors.js';
-import { isAlive } from '../locking/job-lock.js';
 import { migrate } from '../schema/migrate.js';
 import { ARCHIVABLE, type ArchivableTable } from './archivable.js';
 
@@ -54,13 +53,7 @@ function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
   // SQLite would follow a link planted at the archive's name and write the rows there.
   refuseSymlink(path, 'the archive');
   // Temp archives of runs that were killed while creating one.
-  if (existsSync(dirname(path))) {
-    for (const name of readdirSync(dirname(path))) {
-      const pid = /^\.ora-archive-(\d+)-/.exec(name)?.[1];
-      if (pid && Number(pid) !== process.pid && !isAlive(Number(pid)))
-        rmSync(join(dirname(path), name), { force: true });
-    }
-  }
+  removeDeadTemps(dirname(path), 'ora-archive');
   if (!existsSync(path)) {
     const dir = dirname(path);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -73,7 +66,6 @@ function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
     // half-way leaves no empty file under the archive's name, and two runs never replace one.
     const temp = join(dir, `.ora-archive-${process.pid}-${basename(path)}`);
     try {
-      rmSync(temp, { force: true });
       closeSync(openSync(temp, 'wx', 0o600));
       const fresh = openDatabase(temp, { create: true, busyTimeoutMs });
       try {

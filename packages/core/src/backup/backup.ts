@@ -1,4 +1,4 @@
-import { renameSync, statSync, unlinkSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { OraDatabase } from '../connection/connection.js';
@@ -8,17 +8,8 @@ import { quoteIdentifier, userTables } from '../metrics/table-stats.js';
 import { integrityCheckInWorker } from '../stats/integrity-worker.js';
 import { VERSION } from '../version.js';
 import { type Compression, type CompressResult, gzipFileParallel, hashArtifact, zstdFile } from './compress.js';
-import { ensurePrivateDir, fsyncDir, ioError } from './files.js';
-import {
-  artifactFile,
-  deleteBackup,
-  isVerified,
-  listBackups,
-  type Manifest,
-  newBackupId,
-  removeStaleTemps,
-  writeManifest,
-} from './manifest.js';
+import { ensurePrivateDir, ioError } from './files.js';
+import { artifactFile, isVerified, type Manifest, newBackupId, removeStaleTemps } from './manifest.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
 import { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
 import type { BackupStore } from './store.js';

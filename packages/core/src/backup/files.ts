@@ -6,8 +6,10 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   realpathSync,
   renameSync,
+  rmSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -153,5 +155,34 @@ export function publishExclusively(temp: string, dir: string, base: string): str
     }
     unlinkSync(temp);
     return final;
+  }
+}
+
+/** Whether a process with this pid exists (on this host). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the `.<prefix>-<pid>-…` temp files in `dir` that runs killed half-way left: those whose
+ * process is gone, and those with our own pid, which can only be an earlier run's (a container's
+ * process is pid 1 every time). Call it before creating this run's own temps.
+ */
+export function removeDeadTemps(dir: string, prefix: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // no directory, no temps
+  }
+  for (const name of names) {
+    if (!name.startsWith(`.${prefix}-`)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length + 2))?.[1]);
+    if (pid && (pid === process.pid || !isAlive(pid))) rmSync(join(dir, name), { force: true });
   }
 }

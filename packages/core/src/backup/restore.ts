@@ -1,16 +1,15 @@
-import { closeSync, existsSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { BackupInvalidError, DatabaseLockedError, IoError, RestoreFailedError } from '../errors/errors.js';
-import { isAlive } from '../locking/job-lock.js';
 import { quoteIdentifier } from '../metrics/table-stats.js';
 import { checkIntegrity } from '../stats/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
-import { fsyncDir, fsyncFile, ioError, publishExclusively } from './files.js';
+import { fsyncDir, fsyncFile, ioError, publishExclusively, removeDeadTemps } from './files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 
@@ -39,19 +38,6 @@ function removeQuietly(path: string): void {
     unlinkSync(path);
   } catch {
     // not there
-  }
-}
-
-function removeStaleRestoreTemps(dir: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const pid = /^\.ora-restore-(\d+)-/.exec(name)?.[1];
-    if (pid && Number(pid) !== process.pid && !isAlive(Number(pid))) removeQuietly(join(dir, name));
   }
 }
 
@@ -204,7 +190,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const dir = dirname(target);
   // Temp names carry the pid: restores of other databases in this directory hold other job locks
   // and must not meet them. A later run removes those of processes that are gone.
-  removeStaleRestoreTemps(dir);
+  removeDeadTemps(dir, 'ora-restore');
   const temp = join(dir, `.ora-restore-${process.pid}-${o.manifest.id}.tmp.db`);
   const copyTemp = join(dir, `.ora-restore-${process.pid}-before.tmp.db`);
   if (o.toNewPath) {

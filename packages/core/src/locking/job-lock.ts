@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
-import { appendNoFollow } from '../backup/files.js';
+import { appendNoFollow, isAlive } from '../backup/files.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { isOraError, LockHeldError } from '../errors/errors.js';
 
@@ -29,16 +29,6 @@ export interface AcquireOptions {
 /** The lock file that serialises heavy jobs on `databasePath`. */
 export function lockPathFor(databasePath: string): string {
   return `${databasePath}.ora-job-lock`;
-}
-
-/** Whether a process with this pid exists (on this host). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

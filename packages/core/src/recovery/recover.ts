@@ -7,7 +7,6 @@ import {
   existsSync,
   linkSync,
   openSync,
-  readdirSync,
   renameSync,
   rmSync,
   statSync,
@@ -15,7 +14,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { fsyncDir, fsyncFile, publishExclusively } from '../backup/files.js';
+import { fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../backup/files.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { processesHolding } from '../diagnostics/locks.js';
 import {
@@ -26,7 +25,6 @@ import {
   NotADatabaseError,
   RestoreFailedError,
 } from '../errors/errors.js';
-import { isAlive } from '../locking/job-lock.js';
 import { quoteIdentifier } from '../metrics/table-stats.js';
 import { openPageSource } from './file-format.js';
 import { type SalvageResult, salvage, tableShapes } from './salvage.js';
@@ -93,17 +91,6 @@ function removeFiles(base: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${base}${suffix}`, { force: true });
 }
 
-/**
- * Removes the `.ora-recover-<pid>-…` temp files (emergency copies and outputs being built) that
- * recover runs whose process is gone left in `dir`.
- */
-function removeStaleTemps(dir: string): void {
-  for (const name of readdirSync(dir)) {
-    const pid = /^\.ora-recover-(\d+)-/.exec(name)?.[1];
-    if (pid && (Number(pid) === process.pid || !isAlive(Number(pid)))) rmSync(join(dir, name), { force: true });
-  }
-}
-
 export function recoverDatabase(options: RecoverOptions): RecoverReport {
   const path = resolve(options.path);
   try {
@@ -135,8 +122,8 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     walPagesApplied: 0,
   };
   if (healthy && !options.force) return report;
-  removeStaleTemps(dir);
-  if (out && dirname(out) !== dir) removeStaleTemps(dirname(out));
+  removeDeadTemps(dir, 'ora-recover');
+  if (out && dirname(out) !== dir) removeDeadTemps(dirname(out), 'ora-recover');
 
   // 1. The emergency copy, untouched: each file copied under a temp name and renamed once
   // complete, so a run killed half-way leaves no partial file that could pass for the copy. A
