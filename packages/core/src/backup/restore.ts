@@ -189,8 +189,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const target = resolve(o.target);
   const dir = dirname(target);
   // Temp names carry the pid: restores of other databases in this directory hold other job locks
-  // and must not meet them. A later run removes those of processes that are gone.
-  removeDeadTemps(dir, 'ora-restore');
+  // and must not meet them.
   const temp = join(dir, `.ora-restore-${process.pid}-${o.manifest.id}.tmp.db`);
   const copyTemp = join(dir, `.ora-restore-${process.pid}-before.tmp.db`);
   if (o.toNewPath) {
@@ -212,8 +211,8 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   } else {
     checkDatabaseFile(target);
   }
-  removeQuietly(temp);
-  removeQuietly(copyTemp);
+  // Only once the request is accepted: what killed runs left (this pid's earlier runs included).
+  removeDeadTemps(dir, 'ora-restore');
   try {
     await prepareVerifiedCopy(o, temp);
     if (o.toNewPath) {
