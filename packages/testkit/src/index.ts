@@ -373,3 +373,12 @@ export function missingWriterRows(paths: string[], names: string[]): string[] {
   }
   return names.filter((n) => !found.has(n));
 }
+
+export {
+  CHINOOK_FIXTURE,
+  copyChinook,
+  createKitchenSinkDatabase,
+  type KitchenSinkDatabase,
+  type KitchenSinkOptions,
+  tableContents,
+} from './kitchen-sink.js';
