@@ -77,6 +77,10 @@ export const dailyMaintenanceJob = defineJob({
       help: 'ANALYZE wall time (write lock held)',
       value: r.analyze.analyzeMs / 1000,
     },
-    { name: 'ora_db_integrity_ok', help: '1 when quick_check passed', value: r.integrity.ok ? 1 : 0 },
+    {
+      name: 'ora_db_integrity_ok',
+      help: "1 when the run's integrity check (quick_check or integrity_check) passed",
+      value: r.integrity.ok ? 1 : 0,
+    },
   ],
 });

@@ -200,12 +200,16 @@ export const healthCheckJob = defineJob({
   },
   metrics(r) {
     return [
-      { name: 'ora_db_size_bytes', help: 'Database file size', value: r.fileBytes },
+      { name: 'ora_db_size_bytes', help: 'Size of the database file in bytes (without its WAL)', value: r.fileBytes },
       { name: 'ora_db_wal_bytes', help: 'WAL file size', value: r.walBytes },
       { name: 'ora_db_free_pages_percent', help: 'Free pages as a percentage of all pages', value: r.freePct },
-      { name: 'ora_db_page_count', help: 'Pages in the database', value: r.pageCount },
-      { name: 'ora_db_freelist_count', help: 'Free pages', value: r.freelistCount },
-      { name: 'ora_db_integrity_ok', help: '1 when the integrity check passed', value: r.integrity.ok ? 1 : 0 },
+      { name: 'ora_db_pages', help: 'Pages in the database', value: r.pageCount },
+      { name: 'ora_db_free_pages', help: 'Pages on the freelist', value: r.freelistCount },
+      {
+        name: 'ora_db_integrity_ok',
+        help: "1 when the run's integrity check (quick_check or integrity_check) passed",
+        value: r.integrity.ok ? 1 : 0,
+      },
     ];
   },
 });

@@ -108,7 +108,7 @@ export const metricsJob = defineJob({
   },
   metrics: (r) => {
     const m: JobMetric[] = [
-      { name: 'ora_db_size_bytes', help: 'Database size (pages × page size)', value: r.sizeBytes },
+      { name: 'ora_db_size_bytes', help: 'Size of the database file in bytes (without its WAL)', value: r.sizeBytes },
       { name: 'ora_db_wal_bytes', help: 'WAL file size', value: r.walBytes },
       { name: 'ora_db_free_pages_percent', help: 'Free pages as a percentage of all pages', value: r.freePct },
       { name: 'ora_db_cache_size_kib', help: 'Connection page cache size', value: r.cacheSizeKib },

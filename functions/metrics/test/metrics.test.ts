@@ -89,8 +89,12 @@ describe('metrics', () => {
     const prom = t.path('ora.prom');
     expect(run(['--db', db, '--metrics-file', prom]).code).toBe(0);
     const text = readFileSync(prom, 'utf8');
-    expect(text).toMatch(/ora_table_rows\{job="metrics",database=".*ora\.db",table="shipped_orders"\} 50/);
-    expect(text).toMatch(/ora_index_used\{job="metrics",database=".*",index="idx_shipped_items_order_number"\} 1/);
+    expect(text).toMatch(
+      /ora_table_rows\{ora_job="metrics",database=".*ora\.db",ora_host="[^"]+",table="shipped_orders"\} 50/,
+    );
+    expect(text).toMatch(
+      /ora_index_used\{ora_job="metrics",database=".*",ora_host="[^"]+",index="idx_shipped_items_order_number"\} 1/,
+    );
     expect(text).toMatch(/ora_db_free_pages_percent\{.*\} 0/);
   });
 

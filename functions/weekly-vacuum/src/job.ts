@@ -144,7 +144,11 @@ export const weeklyVacuumJob = defineJob({
             help: 'Longest write-lock hold of VACUUM',
             value: (r.vacuum?.writeLockMs ?? 0) / 1000,
           },
-          { name: 'ora_db_integrity_ok', help: '1 when integrity_check passed', value: r.integrity.ok ? 1 : 0 },
+          {
+            name: 'ora_db_integrity_ok',
+            help: "1 when the run's integrity check (quick_check or integrity_check) passed",
+            value: r.integrity.ok ? 1 : 0,
+          },
         ]
       : [],
 });

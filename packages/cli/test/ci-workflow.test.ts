@@ -29,5 +29,8 @@ describe('.github/workflows/ci.yml', () => {
     const workflow = readFileSync(join(root, '.github/workflows/ci.yml'), 'utf8');
     expect(ci).toContain('bash scripts/setup.sh');
     expect(workflow).toContain('bash scripts/setup.sh');
+    // The Prometheus binaries of the monitoring tests.
+    expect(ci).toContain('bash scripts/install-monitoring.sh');
+    expect(workflow).toContain('bash scripts/install-monitoring.sh');
   });
 });

@@ -1,7 +1,8 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createOraDatabase, tempDir } from '@ora/testkit';
+import { createOraDatabase, damagePage, rootPage, tempDir } from '@ora/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { oraDb } from './run-cli.js';
@@ -27,6 +28,8 @@ beforeAll(async () => {
     ['backup', '--backup-dir', t.path('b')],
     ['backup', 'verify', 'all', '--backup-dir', t.path('b')],
     ['archive', '--before', '2026-06-01'],
+    ['restore', 'latest', '--backup-dir', t.path('b'), '--to', t.path('restored.db')],
+    ['recover'],
   ];
   for (const args of runs) {
     const file = t.path(
@@ -39,6 +42,13 @@ beforeAll(async () => {
     expect(r.code, `${args.join(' ')}: ${r.logs.at(-1)?.msg}`).toBe(0);
     emitted.set(args.join(' '), readFileSync(file, 'utf8'));
   }
+  // A failed run's file too: what the integrity and job-failed alerts read.
+  const damaged = t.path('damaged.db');
+  copyFileSync(db, damaged);
+  damagePage(damaged, rootPage(damaged, 'idx_shipped_items_order_number'));
+  const failed = await oraDb(['health-check', '--full', '--db', damaged, '--metrics-file', t.path('m/failed.prom')]);
+  expect(failed.code).toBe(1);
+  emitted.set('health-check --full (damaged)', readFileSync(t.path('m/failed.prom'), 'utf8'));
 }, 120_000);
 afterAll(() => t.cleanup());
 
@@ -55,6 +65,42 @@ describe('metrics files from real runs', () => {
       for (const line of text.trim().split('\n')) {
         if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
         expect(line, `${run}: ${line}`).toMatch(SAMPLE);
+      }
+    }
+  });
+
+  it('pass promtool check metrics (Prometheus 2.42 lint: naming, HELP, suffixes), every job', () => {
+    expect(emitted.size).toBe(10);
+    for (const [run, text] of emitted) {
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect(lint.error, 'promtool not found: .ci/run installs Debian package prometheus').toBeUndefined();
+      expect(`${lint.stdout}${lint.stderr}`.trim(), run).toBe('');
+      expect(lint.status, run).toBe(0);
+    }
+  });
+
+  it('promtool rejects what it should (the check can fail): a gauge named like a summary count', () => {
+    const text = '# HELP ora_db_page_count Pages\n# TYPE ora_db_page_count gauge\nora_db_page_count 1\n';
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    expect(lint.status).not.toBe(0);
+    expect(lint.stdout + lint.stderr).toContain('should not have "_count" suffix');
+  });
+
+  it('label every series with ora_job, database and ora_host, never job or instance (a scrape rewrites those)', () => {
+    for (const [run, text] of emitted) {
+      for (const line of text.split('\n').filter((l) => l.startsWith('ora_'))) {
+        expect(line, run).toMatch(/^ora_[a-z0-9_]+\{ora_job="[a-z-]+",database="[^"]*",ora_host="[^"]+"/);
+        expect(line, run).not.toMatch(/[{,](job|instance)=/);
+      }
+    }
+  });
+
+  it('give a metric the same HELP in every file (node_exporter merges the files of its textfile directory)', () => {
+    const help = new Map<string, string>();
+    for (const [run, text] of emitted) {
+      for (const [, name, h] of text.matchAll(/^# HELP (\S+) (.*)$/gm)) {
+        expect(help.get(name as string) ?? h, `${run}: ${name}`).toBe(h);
+        help.set(name as string, h as string);
       }
     }
   });
@@ -82,7 +128,13 @@ describe('metrics files from real runs', () => {
 });
 
 describe('alert rules and dashboard', () => {
-  const used = (text: string) => new Set([...text.matchAll(/\b(ora_[a-z0-9_]+)\b/g)].map((m) => m[1] as string));
+  // Metric names: ora_job and ora_host are label names.
+  const used = (text: string) =>
+    new Set(
+      [...text.matchAll(/\b(ora_[a-z0-9_]+)\b/g)]
+        .map((m) => m[1] as string)
+        .filter((n) => n !== 'ora_job' && n !== 'ora_host'),
+    );
 
   it('use only metrics the jobs emit', () => {
     const rules = parse(readFileSync(join(infra, 'prometheus/alerts.yaml'), 'utf8')) as {
@@ -96,7 +148,11 @@ describe('alert rules and dashboard', () => {
     const all = names();
     for (const expr of [...exprs, ...panelExprs]) {
       for (const metric of used(expr)) expect(all, `${metric} in ${expr}`).toContain(metric);
+      // The scrape's own labels name the scrape, not the ora job or its machine.
+      expect(expr).not.toMatch(/\b(job|instance)\s*(=|!=|=~|!~)/);
     }
+    const text = `${readFileSync(join(infra, 'prometheus/alerts.yaml'), 'utf8')}${readFileSync(join(infra, 'grafana/ora-db-ops.json'), 'utf8')}`;
+    expect(text).not.toMatch(/\$labels\.(job|instance)\b|\{\{\s*(job|instance)\s*\}\}/);
     expect(rules.groups[0]?.rules.map((r) => r.alert)).toEqual(
       expect.arrayContaining([
         'OraJobFailed',

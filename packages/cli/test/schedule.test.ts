@@ -50,6 +50,27 @@ describe('schedules: one source of truth', () => {
     }
   });
 
+  it('feeds monitoring: cron writes one textfile-collector file per job and database, k8s pushes to the Pushgateway', () => {
+    const lines = renderCrontab(JOBS)
+      .split('\n')
+      .filter((l) => /^[0-9*]/.test(l));
+    expect(lines).toHaveLength(JOBS.filter((j) => j.schedule).length);
+    const files = lines.map((l) => /--metrics-file (\S+) /.exec(l)?.[1]);
+    for (const [i, job] of JOBS.filter((j) => j.schedule).entries()) {
+      expect(files[i]).toBe(`/var/lib/prometheus/node-exporter/ora_${job.name}_ora.prom`);
+    }
+    expect(new Set(files).size).toBe(files.length);
+    const [configMap, ...cronJobs] = kubernetesObjects(JOBS) as { data?: Record<string, string>; spec?: unknown }[];
+    expect(configMap?.data?.ORA_PUSHGATEWAY_URL).toBe('http://prometheus-pushgateway.monitoring.svc:9091');
+    for (const c of cronJobs) {
+      // biome-ignore lint/suspicious/noExplicitAny: walking a rendered manifest's nested fields.
+      const pod = (c.spec as any).jobTemplate.spec.template.spec;
+      // One hostname for every pod, so ora_host (and the Pushgateway group) is the same run after run.
+      expect(pod.hostname).toBe('ora-db-ops');
+      expect(pod.containers[0].envFrom[0].configMapRef.name).toBe('ora-db-config');
+    }
+  });
+
   it('schema validation catches a broken object (the check can fail)', () => {
     const broken = { ...kubernetesObjects(JOBS)[1], spec: { schedule: 5 } };
     expect(() => new CronJob(broken as never).validate()).toThrow(/jobTemplate|schedule/);

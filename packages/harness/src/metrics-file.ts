@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { IoError } from '@ora/core';
 import type { Gauge, Registry } from 'prom-client';
@@ -22,9 +23,32 @@ function metricName(name: string): string {
 }
 
 /**
+ * The labels every series carries. None is one a scrape sets: Prometheus overwrites `job` and
+ * `instance` with the scrape's own (honor_labels is false by default), so the ora job's name is
+ * `ora_job` and the machine that ran it `ora_host` (os.hostname(); a CronJob pod gets a stable
+ * `hostname`). With the database they identify a run's series, in a metrics file and in the
+ * Pushgateway's grouping key alike.
+ */
+export interface RunLabels {
+  ora_job: string;
+  database: string;
+  ora_host: string;
+}
+const LABEL_NAMES = ['ora_job', 'database', 'ora_host'] as const;
+
+/** The ora_job value: a command's words joined by `-` (`backup verify` is the backup-verify bundle's job). */
+function oraJobLabel(job: string): string {
+  return job.replace(/ +/g, '-');
+}
+
+export function runLabels(job: string, database: string | null): RunLabels {
+  return { ora_job: oraJobLabel(job), database: database ?? '', ora_host: hostname() };
+}
+
+/**
  * Renders a run as Prometheus text exposition (prom-client): status (one series per status, 1 for
  * the current), exit code, duration, last-run timestamp, and the job's own gauges, all labelled
- * with the job and the database.
+ * with the run's labels (ora_job, database, ora_host).
  */
 export async function renderMetrics(
   result: JobResult,
@@ -50,8 +74,8 @@ export async function buildRegistry(
   // it is a separate chunk of the bundles, which keeps it off every job's cold start.
   const { Gauge, Registry } = await promClient();
   const registry = new Registry();
-  const labels = { job: result.job, database: result.database ?? '' };
-  const labelNames = ['job', 'database'] as const;
+  const labels = runLabels(result.job, result.database);
+  const labelNames = LABEL_NAMES;
   const status = new Gauge({
     name: 'ora_job_status',
     help: 'Outcome of the last run: 1 for its status, 0 for the others',
@@ -109,7 +133,9 @@ export function previousLastSuccess(path: string, job: string): number | null {
     const text = readFileSync(path, 'utf8');
     const line = text
       .split('\n')
-      .find((l) => l.startsWith('ora_job_last_success_timestamp_seconds{') && l.includes(`job="${job}"`));
+      .find(
+        (l) => l.startsWith('ora_job_last_success_timestamp_seconds{') && l.includes(`ora_job="${oraJobLabel(job)}"`),
+      );
     const value = line ? Number(line.split(' ').at(-1)) : Number.NaN;
     return Number.isFinite(value) ? value : null;
   } catch {
@@ -117,11 +143,39 @@ export function previousLastSuccess(path: string, job: string): number | null {
   }
 }
 
-/** Pushes the run to a Prometheus Pushgateway (grouped by job); failures are the caller's to log. */
-export async function pushMetrics(url: string, registry: Registry, job: string): Promise<void> {
-  const { Pushgateway } = await promClient();
-  const gateway = new Pushgateway(url, { timeout: 5000 }, registry);
-  await gateway.pushAdd({ jobName: 'ora-db', groupings: { ora_job: job } });
+/**
+ * One grouping-key segment of a Pushgateway URL. A value with a `/` (every database path) or an
+ * empty one must be base64url-encoded under `name@base64` (the Pushgateway's rule); the others
+ * are percent-encoded.
+ */
+function groupingSegment(name: string, value: string): string {
+  if (value === '' || value.includes('/')) return `${name}@base64/${Buffer.from(value).toString('base64url') || '='}`;
+  return `${name}/${encodeURIComponent(value)}`;
+}
+
+/** The Pushgateway URL of a run's group: `job` ora-db, then ora_job, database and ora_host. */
+export function pushgatewayGroupUrl(base: string, labels: RunLabels): string {
+  const path = ['metrics/job/ora-db', ...LABEL_NAMES.map((name) => groupingSegment(name, labels[name]))].join('/');
+  return `${base.replace(/\/+$/, '')}/${path}`;
+}
+
+/**
+ * Pushes the run to a Prometheus Pushgateway, grouped by ora job, database and host, so each
+ * database keeps its own series. POST replaces only the metrics pushed: a failed run, which has no
+ * last-success sample, leaves the previous one in place for the "last success too old" rules.
+ * Plain fetch rather than prom-client's Pushgateway, which percent-encodes grouping values and so
+ * cannot send the `@base64` form a path needs. Failures are the caller's to log.
+ */
+export async function pushMetrics(url: string, registry: Registry, labels: RunLabels): Promise<void> {
+  const response = await fetch(pushgatewayGroupUrl(url, labels), {
+    method: 'POST',
+    headers: { 'content-type': registry.contentType },
+    body: await registry.metrics(),
+    signal: AbortSignal.timeout(5000),
+  });
+  if (!response.ok) {
+    throw new Error(`push failed with HTTP ${response.status}: ${(await response.text()).trim().slice(0, 200)}`);
+  }
 }
 
 /**

@@ -12,7 +12,7 @@ import type { AnyJob, JobOutcome, JobResult } from './define-job.js';
 import { parseEventJson, resolveEvent } from './event.js';
 import type { Io } from './io.js';
 import { createLogger, type Logger, loadPrettyLogs } from './logger.js';
-import { buildRegistry, previousLastSuccess, pushMetrics, writeFileAtomic } from './metrics-file.js';
+import { buildRegistry, previousLastSuccess, pushMetrics, runLabels, writeFileAtomic } from './metrics-file.js';
 import { ping, redactUrl } from './ping.js';
 import { createProgress } from './progress.js';
 
@@ -142,7 +142,7 @@ export async function runJob(request: RunRequest): Promise<number> {
     }
     if (pushgateway) {
       try {
-        await pushMetrics(pushgateway, registry, job.name);
+        await pushMetrics(pushgateway, registry, runLabels(job.name, result.database));
       } catch (error) {
         // Monitoring must never change the job's outcome.
         logger.warn(

@@ -1,11 +1,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { choiceField, DatabaseLockedError, integerField, textField } from '@ora/core';
 import { captureIo, tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineJob, type Program, runProgram } from '../src/index.js';
+import { defineJob, type Program, pushgatewayGroupUrl, runProgram } from '../src/index.js';
 
 const echo = defineJob({
   name: 'echo',
@@ -27,6 +28,8 @@ const echo = defineJob({
   metrics: (r) => [{ name: 'ora_echo_count', help: 'Count echoed', value: r.count }],
 });
 const program: Program = { scriptName: 'ora-db', version: '9.9.9', jobs: [echo] };
+/** The labels of a run of echo on `db`: none is one a Prometheus scrape rewrites (job, instance). */
+const L = (db: string) => `ora_job="echo",database="${db}",ora_host="${hostname()}"`;
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => {
@@ -142,11 +145,12 @@ describe('--metrics-file', () => {
       await runProgram(program, ['echo', '--db', 'x.db', '--count', '2', '--metrics-file', file], captureIo()),
     ).toBe(0);
     const text = readFileSync(file, 'utf8');
-    expect(text).toContain('ora_job_status{job="echo",database="x.db",status="ok"} 1');
-    expect(text).toContain('ora_job_status{job="echo",database="x.db",status="failed"} 0');
-    expect(text).toContain('ora_job_exit_code{job="echo",database="x.db"} 0');
-    expect(text).toContain('ora_echo_count{job="echo",database="x.db"} 2');
-    expect(text).toMatch(/ora_job_duration_seconds\{job="echo",database="x.db"\} \d/);
+    expect(text).toContain(`ora_job_status{${L('x.db')},status="ok"} 1`);
+    expect(text).toContain(`ora_job_status{${L('x.db')},status="failed"} 0`);
+    expect(text).toContain(`ora_job_exit_code{${L('x.db')}} 0`);
+    expect(text).toContain(`ora_echo_count{${L('x.db')}} 2`);
+    expect(text).toMatch(/^ora_job_duration_seconds\{ora_job="echo",database="x.db",ora_host="[^"]+"\} \d/m);
+    expect(text).not.toMatch(/[{,](job|instance)=/);
     expect(readdirSync(t.dir)).toEqual(['echo.prom']);
   });
 
@@ -157,14 +161,14 @@ describe('--metrics-file', () => {
     expect(Number(success)).toBeGreaterThan(1.7e9);
     expect(await runProgram(program, ['echo', '--outcome', 'failed', '--metrics-file', file], captureIo())).toBe(1);
     const text = readFileSync(file, 'utf8');
-    expect(text).toContain('ora_job_status{job="echo",database="ora.db",status="failed"} 1');
+    expect(text).toContain(`ora_job_status{${L('ora.db')},status="failed"} 1`);
     expect(/ora_job_last_success_timestamp_seconds\{[^}]*\} (\S+)/.exec(text)?.[1]).toBe(success);
   });
 
   it('records failures too', async () => {
     const file = t.path('echo.prom');
     expect(await runProgram(program, ['echo', '--outcome', 'locked', '--metrics-file', file], captureIo())).toBe(3);
-    expect(readFileSync(file, 'utf8')).toContain('ora_job_exit_code{job="echo",database="ora.db"} 3');
+    expect(readFileSync(file, 'utf8')).toContain(`ora_job_exit_code{${L('ora.db')}} 3`);
   });
 
   it('fails with exit 3 when the metrics directory does not exist', async () => {
@@ -244,12 +248,45 @@ describe('--ping-url', () => {
     const io = captureIo();
     expect(await runProgram(program, ['echo', '--count', '4', '--pushgateway', base], io)).toBe(0);
     const push = hits.find((h) => h.path.startsWith('/metrics/job/ora-db'));
-    expect(push?.path).toBe('/metrics/job/ora-db/ora_job/echo');
-    expect(push?.body).toContain('ora_echo_count{job="echo",database="ora.db"} 4');
-    expect(push?.body).toContain('ora_job_last_success_timestamp_seconds{job="echo",database="ora.db"}');
+    // Grouped by job, database and host; a value with a slash (a database path) goes base64.
+    expect(push?.path).toBe(`/metrics/job/ora-db/ora_job/echo/database/ora.db/ora_host/${hostname()}`);
+    expect(push?.body).toContain(`ora_echo_count{${L('ora.db')}} 4`);
+    expect(push?.body).toContain(`ora_job_last_success_timestamp_seconds{${L('ora.db')}}`);
     const down = captureIo();
     expect(await runProgram(program, ['echo', '--pushgateway', 'http://127.0.0.1:9/'], down)).toBe(0);
     expect(logLines(down.err()).some((l) => l.msg === 'push to the Pushgateway failed')).toBe(true);
+  });
+
+  it('base64-encodes grouping values with a slash or none (the Pushgateway rule), under any base path', () => {
+    expect(
+      pushgatewayGroupUrl('http://gw:9091/push/', {
+        ora_job: 'backup',
+        database: '/var/lib/ora/ora.db',
+        ora_host: 'h 1',
+      }),
+    ).toBe(
+      'http://gw:9091/push/metrics/job/ora-db/ora_job/backup/database@base64/L3Zhci9saWIvb3JhL29yYS5kYg/ora_host/h%201',
+    );
+    expect(pushgatewayGroupUrl('http://gw:9091', { ora_job: 'x', database: '', ora_host: 'h' })).toBe(
+      'http://gw:9091/metrics/job/ora-db/ora_job/x/database@base64/=/ora_host/h',
+    );
+  });
+
+  it('logs a push the Pushgateway refuses, with its status, and keeps the exit code', async () => {
+    const refusing = createServer((_req, res) => {
+      res.statusCode = 400;
+      res.end('pushed metrics are invalid or inconsistent with existing metrics');
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    try {
+      const io = captureIo();
+      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`;
+      expect(await runProgram(program, ['echo', '--pushgateway', url], io)).toBe(0);
+      const warning = logLines(io.err()).find((l) => l.msg === 'push to the Pushgateway failed');
+      expect(warning?.reason).toMatch(/^push failed with HTTP 400: pushed metrics are invalid/);
+    } finally {
+      await new Promise<void>((r) => refusing.close(() => r()));
+    }
   });
 
   it('keeps the exit code when the ping endpoint is down', async () => {
