@@ -26,8 +26,14 @@ export const recoverJob = defineJob({
     ['$0 recover --db /data/ora.db', 'salvage into ora_recovered_ora_<ts>.db beside it; the live file is not touched'],
     ['$0 recover --db /data/ora.db --replace', 'and swap it in once it verifies'],
   ],
-  run(e, { logger }) {
-    const r = recoverDatabase({ path: e.db, ...(e.out ? { outPath: e.out } : {}), replace: e.replace, force: e.force });
+  run(e, { logger, progress }) {
+    const r = recoverDatabase({
+      path: e.db,
+      ...(e.out ? { outPath: e.out } : {}),
+      replace: e.replace,
+      force: e.force,
+      onProgress: (done, total, unit) => progress.update(done, total, unit),
+    });
     if (r.healthy && !e.force) {
       return {
         status: 'skipped' as const,

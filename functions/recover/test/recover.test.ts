@@ -200,8 +200,8 @@ const cases: [string, Damage][] = [
 ];
 
 describe('recover', () => {
-  it('puts rows whose table is ambiguous in lost_and_found, never into the wrong table', () => {
-    // Two tables of the same shape: an orphaned leaf page of one fits both.
+  /** Two tables of the same shape, 2000 rows each; the interior pages of `damaged` zeroed. */
+  function twins(damaged: string[]): void {
     const raw = new Database(db);
     raw.exec('CREATE TABLE twin_a (x INTEGER, y TEXT); CREATE TABLE twin_b (x INTEGER, y TEXT)');
     const insert = (table: string, tag: string) => {
@@ -213,20 +213,45 @@ describe('recover', () => {
     insert('twin_a', 'a');
     insert('twin_b', 'b');
     raw.pragma('wal_checkpoint(TRUNCATE)');
-    const interior = raw
-      .prepare("SELECT pageno FROM dbstat WHERE name = 'twin_a' AND pagetype = 'internal'")
-      .pluck()
-      .all() as number[];
+    const interior = damaged.flatMap(
+      (name) =>
+        raw
+          .prepare("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'internal'")
+          .pluck()
+          .all(name) as number[],
+    );
     raw.close();
-    expect(interior.length).toBeGreaterThan(0);
+    expect(interior.length).toBeGreaterThanOrEqual(damaged.length);
     for (const page of interior) damagePage(db, page, 0x00);
+  }
+
+  it('gives a stray leaf to the one damaged table it fits, never to an intact table of the same shape', () => {
+    twins(['twin_a']);
     const r = recoverDatabase({ path: db, outPath: t.path('out.db'), replace: false, force: true });
     expect(r.integrity?.ok).toBe(true);
     const out = new Database(t.path('out.db'), { readonly: true });
     try {
-      // twin_b keeps exactly its own rows; twin_a's orphaned rows are in lost_and_found with their origin.
+      // twin_b's tree is intact, so it reached all its leaves: a stray leaf cannot be its own.
       expect(out.prepare("SELECT count(*) FROM twin_b WHERE y LIKE 'b-%'").pluck().get()).toBe(2000);
       expect(out.prepare("SELECT count(*) FROM twin_b WHERE y LIKE 'a-%'").pluck().get()).toBe(0);
+      expect(out.prepare("SELECT count(*) FROM twin_a WHERE y = 'a-' || x || '-' || ?").pluck().get('x'.repeat(40))).toBe(2000);
+      expect(r.lostAndFound).toBe(0);
+      expect(r.tables.find((x) => x.name === 'twin_a')?.fromScan).toBe(2000);
+    } finally {
+      out.close();
+    }
+  });
+
+  it('puts rows whose table is ambiguous in lost_and_found, never into the wrong table', () => {
+    // Both trees damaged: an orphaned leaf page of either fits both.
+    twins(['twin_a', 'twin_b']);
+    const r = recoverDatabase({ path: db, outPath: t.path('out.db'), replace: false, force: true });
+    expect(r.integrity?.ok).toBe(true);
+    const out = new Database(t.path('out.db'), { readonly: true });
+    try {
+      // Neither table gets a row of the other; the orphaned rows are in lost_and_found with their origin.
+      expect(out.prepare("SELECT count(*) FROM twin_b WHERE y LIKE 'a-%'").pluck().get()).toBe(0);
+      expect(out.prepare("SELECT count(*) FROM twin_a WHERE y LIKE 'b-%'").pluck().get()).toBe(0);
       const lost = out
         .prepare('SELECT source_page, source_rowid, source_table, column_count, values_json FROM lost_and_found')
         .all() as {
@@ -237,14 +262,15 @@ describe('recover', () => {
         values_json: string;
       }[];
       expect(r.lostAndFound).toBe(lost.length);
-      expect(lost.length + (out.prepare('SELECT count(*) FROM twin_a').pluck().get() as number)).toBe(2000);
-      expect(lost.length).toBeGreaterThan(1000);
+      const kept = out.prepare('SELECT (SELECT count(*) FROM twin_a) + (SELECT count(*) FROM twin_b)').pluck().get() as number;
+      expect(lost.length + kept).toBe(4000);
+      expect(lost.length).toBeGreaterThan(3000);
       for (const row of lost) {
         expect(row.source_table).toBeNull();
         expect(row.column_count).toBe(2);
         expect(row.source_page).toBeGreaterThan(1);
         const [x, y] = JSON.parse(row.values_json) as [number, string];
-        expect(y).toBe(`a-${x}-${'x'.repeat(40)}`);
+        expect([`a-${x}-${'x'.repeat(40)}`, `b-${x}-${'x'.repeat(40)}`]).toContain(y);
       }
     } finally {
       out.close();
@@ -262,8 +288,8 @@ describe('recover', () => {
     ]);
     expect(ra.code).toBe(0);
     expect(rb.code).toBe(0);
-    expect(ra.json().emergencyCopy[0]).toMatch(/ora_corrupted_a_\d{8}_\d{9}\.db$/);
-    expect(rb.json().emergencyCopy[0]).toMatch(/ora_corrupted_b_\d{8}_\d{9}\.db$/);
+    expect(ra.json().emergencyCopy[0]).toMatch(/ora_before_recover_a_\d{8}_\d{9}\.db$/);
+    expect(rb.json().emergencyCopy[0]).toMatch(/ora_before_recover_b_\d{8}_\d{9}\.db$/);
     expect(contentHash(ra.json().emergencyCopy[0])).toBe(contentHash(a));
     expect(contentHash(rb.json().emergencyCopy[0])).toBe(contentHash(b));
     expect(contentHash(ra.json().output)).toBe(contentHash(a));

@@ -135,8 +135,8 @@ export {
   type TableInfo,
   userTables,
 } from './metrics/table-stats.js';
-export { decodeRecord, parsePageHeader, readLeafCell, type SqlValue } from './recovery/btree.js';
-export { openPageSource, type PageSource, readWal } from './recovery/file-format.js';
+export { decodeRecord, parsePageHeader, readIndexCell, readLeafCell, type SqlValue } from './recovery/btree.js';
+export { indexWal, openPageSource, type PageSource, readWal } from './recovery/file-format.js';
 export { type RecoverOptions, type RecoverReport, recoverDatabase } from './recovery/recover.js';
 export { type SalvageResult, salvage } from './recovery/salvage.js';
 export {

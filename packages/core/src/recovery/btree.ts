@@ -1,6 +1,7 @@
 /**
  * B-tree pages and records (file format §1.6, §2.1), decoded defensively: every function returns
- * null (or skips) on anything out of bounds instead of throwing.
+ * null (or skips) on anything out of bounds instead of throwing. Varints and integers are read as
+ * plain numbers where they fit (the common case); BigInt only for values beyond 2^53.
  */
 export type SqlValue = null | number | bigint | string | Buffer;
 
@@ -26,10 +27,27 @@ export function readVarint(buf: Buffer, offset: number): { value: bigint; length
   return null;
 }
 
-function varintNumber(buf: Buffer, offset: number): { value: number; length: number } | null {
-  const v = readVarint(buf, offset);
-  if (!v || v.value > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return { value: Number(v.value), length: v.length };
+/** Scratch result of `varint`: avoids an allocation per varint on the hot path. */
+const vi = { value: 0, length: 0 };
+
+/**
+ * Reads a varint into `vi` as a number; false when it runs off the buffer or exceeds 2^53
+ * (never the case for sizes and serial types; rowids that large go through `readVarint`).
+ */
+function varint(buf: Buffer, offset: number): boolean {
+  let value = 0;
+  for (let i = 0; i < 8; i++) {
+    const byte = buf[offset + i];
+    if (byte === undefined) return false;
+    value = value * 128 + (byte & 0x7f);
+    if ((byte & 0x80) === 0) {
+      if (value > Number.MAX_SAFE_INTEGER) return false;
+      vi.value = value;
+      vi.length = i + 1;
+      return true;
+    }
+  }
+  return false;
 }
 
 /** Parses a b-tree page header and its cell pointer array; null if it is not a valid b-tree page. */
@@ -44,44 +62,95 @@ export function parsePageHeader(page: Buffer, pageNumber: number, usableSize: nu
   const contentStart = page.readUInt16BE(base + 5) || 65536;
   if (base + headerSize + cellCount * 2 > usableSize) return null;
   if (contentStart > usableSize) return null;
-  const cells: number[] = [];
+  const cells: number[] = new Array(cellCount);
+  const first = base + headerSize + cellCount * 2;
   for (let i = 0; i < cellCount; i++) {
     const ptr = page.readUInt16BE(base + headerSize + i * 2);
-    if (ptr < base + headerSize + cellCount * 2 || ptr >= usableSize) return null;
-    cells.push(ptr);
+    if (ptr < first || ptr >= usableSize) return null;
+    cells[i] = ptr;
   }
   const rightChild = interior ? page.readUInt32BE(base + 8) : null;
   return { type, cellCount, cells, rightChild };
 }
 
-/** Left child page of a table-interior cell. */
+/** Left child page of an interior cell (table or index). */
 export function interiorChild(page: Buffer, cell: number): number | null {
   return cell + 4 <= page.length ? page.readUInt32BE(cell) : null;
 }
 
 export interface LeafCell {
-  rowid: bigint;
+  /** A number where it is safe (nearly always), else a bigint. */
+  rowid: number | bigint;
   payload: Buffer;
 }
 
 /**
+ * The payload at `start` of `payloadSize` bytes, `local` of them on the page and the rest on the
+ * overflow chain (at most as many pages as the payload needs; a loop, a missing page or a chain cut
+ * short makes it unreadable). `onOverflow` learns each overflow page, so a scan can skip them.
+ */
+function readPayload(
+  page: Buffer,
+  start: number,
+  payloadSize: number,
+  local: number,
+  usableSize: number,
+  getPage: (n: number) => Buffer | null,
+  onOverflow?: (n: number) => void,
+): Buffer | null {
+  if (start + local > usableSize || start + local > page.length) return null;
+  if (local === payloadSize) return page.subarray(start, start + local);
+  if (start + local + 4 > usableSize) return null;
+  const out = Buffer.allocUnsafe(payloadSize);
+  page.copy(out, 0, start, start + local);
+  let filled = local;
+  let next = page.readUInt32BE(start + local);
+  const maxPages = Math.ceil((payloadSize - local) / (usableSize - 4)) + 1;
+  let visited = 0;
+  let previous = 0;
+  while (filled < payloadSize) {
+    // A chain never needs more pages than the payload fills; that also stops any loop.
+    if (next === 0 || next === previous || ++visited > maxPages) return null;
+    const overflow = getPage(next);
+    if (!overflow) return null;
+    onOverflow?.(next);
+    const take = Math.min(payloadSize - filled, usableSize - 4);
+    overflow.copy(out, filled, 4, 4 + take);
+    filled += take;
+    previous = next;
+    next = overflow.readUInt32BE(0);
+  }
+  return out;
+}
+
+/**
  * A table-leaf cell with its whole payload, following the overflow chain when the payload does not
- * fit in the page (at most as many overflow pages as the payload needs; a loop or a missing page
- * makes the cell unreadable).
+ * fit in the page.
  */
 export function readLeafCell(
   page: Buffer,
   cell: number,
   usableSize: number,
   getPage: (n: number) => Buffer | null,
+  onOverflow?: (n: number) => void,
 ): LeafCell | null {
-  const size = varintNumber(page, cell);
-  if (!size) return null;
-  const rowid = readVarint(page, cell + size.length);
-  if (!rowid) return null;
-  const payloadSize = size.value;
+  if (!varint(page, cell)) return null;
+  const payloadSize = vi.value;
+  const sizeLength = vi.length;
   if (payloadSize > 1_000_000_000) return null;
-  const start = cell + size.length + rowid.length;
+  let rowid: number | bigint;
+  let rowidLength: number;
+  if (varint(page, cell + sizeLength)) {
+    rowid = vi.value;
+    rowidLength = vi.length;
+  } else {
+    const big = readVarint(page, cell + sizeLength);
+    if (!big) return null;
+    const signed = BigInt.asIntN(64, big.value);
+    rowid = signed >= BigInt(Number.MIN_SAFE_INTEGER) && signed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(signed) : signed;
+    rowidLength = big.length;
+  }
+  const start = cell + sizeLength + rowidLength;
   const maxLocal = usableSize - 35;
   const minLocal = Math.floor(((usableSize - 12) * 32) / 255) - 23;
   let local = payloadSize;
@@ -89,77 +158,106 @@ export function readLeafCell(
     const k = minLocal + ((payloadSize - minLocal) % (usableSize - 4));
     local = k <= maxLocal ? k : minLocal;
   }
-  if (start + local > usableSize) return null;
-  if (local === payloadSize) return { rowid: rowid.value, payload: page.subarray(start, start + local) };
-  if (start + local + 4 > usableSize) return null;
-  const parts: Buffer[] = [page.subarray(start, start + local)];
-  let remaining = payloadSize - local;
-  let next = page.readUInt32BE(start + local);
-  const seen = new Set<number>();
-  const maxPages = Math.ceil(remaining / (usableSize - 4)) + 1;
-  while (remaining > 0) {
-    if (next === 0 || seen.has(next) || seen.size > maxPages) return null;
-    seen.add(next);
-    const overflow = getPage(next);
-    if (!overflow) return null;
-    const take = Math.min(remaining, usableSize - 4);
-    parts.push(overflow.subarray(4, 4 + take));
-    remaining -= take;
-    next = overflow.readUInt32BE(0);
-  }
-  return { rowid: rowid.value, payload: Buffer.concat(parts) };
+  const payload = readPayload(page, start, payloadSize, local, usableSize, getPage, onOverflow);
+  return payload ? { rowid, payload } : null;
 }
 
-/** Decodes a record (file format §2.1) into its values; null if the record is malformed. */
-export function decodeRecord(payload: Buffer, encoding: 'utf8' | 'utf16le' | 'utf16be'): SqlValue[] | null {
-  const headerSize = varintNumber(payload, 0);
-  if (!headerSize || headerSize.value > payload.length || headerSize.value < headerSize.length) return null;
-  const types: number[] = [];
-  let offset = headerSize.length;
-  while (offset < headerSize.value) {
-    const t = varintNumber(payload, offset);
-    if (!t) return null;
-    types.push(t.value);
-    offset += t.length;
-    if (types.length > 32_767) return null;
+/**
+ * The record of an index cell (leaf, or interior when `interior`: index interior cells carry a
+ * key too). WITHOUT ROWID tables are index b-trees whose records are the rows.
+ */
+export function readIndexCell(
+  page: Buffer,
+  cell: number,
+  interior: boolean,
+  usableSize: number,
+  getPage: (n: number) => Buffer | null,
+  onOverflow?: (n: number) => void,
+): Buffer | null {
+  const at = interior ? cell + 4 : cell;
+  if (!varint(page, at)) return null;
+  const payloadSize = vi.value;
+  if (payloadSize > 1_000_000_000) return null;
+  const start = at + vi.length;
+  const maxLocal = Math.floor(((usableSize - 12) * 64) / 255) - 23;
+  const minLocal = Math.floor(((usableSize - 12) * 32) / 255) - 23;
+  let local = payloadSize;
+  if (payloadSize > maxLocal) {
+    const k = minLocal + ((payloadSize - minLocal) % (usableSize - 4));
+    local = k <= maxLocal ? k : minLocal;
   }
-  if (offset !== headerSize.value) return null;
+  return readPayload(page, start, payloadSize, local, usableSize, getPage, onOverflow);
+}
+
+const utf16be = new TextDecoder('utf-16be');
+
+/**
+ * Decodes a record (file format §2.1) into its values; null if the record is malformed. `serialTypes`,
+ * when given, receives each value's serial type (JavaScript numbers do not tell 2 from 2.0). With
+ * `raw`, text and blobs come back as views into `payload`, undecoded (the caller binds text bytes
+ * as they are and must copy anything it keeps).
+ */
+export function decodeRecord(
+  payload: Buffer,
+  encoding: 'utf8' | 'utf16le' | 'utf16be',
+  serialTypes?: number[],
+  raw = false,
+): SqlValue[] | null {
+  if (!varint(payload, 0)) return null;
+  const headerSize = vi.value;
+  if (headerSize > payload.length || headerSize < vi.length) return null;
+  let offset = vi.length;
   const values: SqlValue[] = [];
-  let pos = headerSize.value;
-  for (const t of types) {
-    const need =
-      t === 0 || t === 8 || t === 9
-        ? 0
-        : t <= 4
-          ? t
-          : t === 5
-            ? 6
-            : t === 6 || t === 7
-              ? 8
-              : t >= 12
-                ? Math.floor((t - 12) / 2)
-                : -1;
-    if (need < 0 || pos + need > payload.length) return null;
-    const slice = payload.subarray(pos, pos + need);
-    pos += need;
-    if (t === 0) values.push(null);
-    else if (t === 8) values.push(0);
-    else if (t === 9) values.push(1);
-    else if (t >= 1 && t <= 6) {
-      let v = 0n;
-      for (const byte of slice) v = (v << 8n) | BigInt(byte);
-      const bits = BigInt(need * 8);
-      if (v >= 1n << (bits - 1n)) v -= 1n << bits;
-      values.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
-    } else if (t === 7) values.push(slice.readDoubleBE(0));
-    else if (t % 2 === 0) values.push(Buffer.from(slice));
-    else {
-      if (encoding === 'utf8') values.push(slice.toString('utf8'));
-      else if (encoding === 'utf16le') values.push(slice.toString('utf16le'));
-      else if (slice.length % 2 === 0) values.push(Buffer.from(slice).swap16().toString('utf16le'));
-      else return null;
+  let pos = headerSize;
+  while (offset < headerSize) {
+    if (!varint(payload, offset)) return null;
+    const t = vi.value;
+    offset += vi.length;
+    if (values.length >= 32_767) return null;
+    serialTypes?.push(t);
+    if (t === 0) {
+      values.push(null);
+      continue;
     }
+    if (t === 8 || t === 9) {
+      values.push(t - 8);
+      continue;
+    }
+    if (t >= 1 && t <= 6) {
+      const need = t <= 4 ? t : t === 5 ? 6 : 8;
+      if (pos + need > payload.length) return null;
+      if (need <= 6) values.push(payload.readIntBE(pos, need));
+      else {
+        const v = payload.readBigInt64BE(pos);
+        values.push(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+      }
+      pos += need;
+      continue;
+    }
+    if (t === 7) {
+      if (pos + 8 > payload.length) return null;
+      values.push(payload.readDoubleBE(pos));
+      pos += 8;
+      continue;
+    }
+    if (t < 12) return null; // 10 and 11 are reserved
+    const need = Math.floor((t - 12) / 2);
+    if (pos + need > payload.length) return null;
+    if (raw) values.push(payload.subarray(pos, pos + need));
+    else if (t % 2 === 0) values.push(Buffer.from(payload.subarray(pos, pos + need)));
+    else if (encoding === 'utf8') values.push(payload.toString('utf8', pos, pos + need));
+    else if (encoding === 'utf16le') values.push(payload.toString('utf16le', pos, pos + need));
+    else if (need % 2 === 0) values.push(utf16be.decode(payload.subarray(pos, pos + need)));
+    else return null;
+    pos += need;
   }
-  if (pos !== payload.length) return null;
+  if (offset !== headerSize || pos !== payload.length) return null;
   return values;
+}
+
+/** A text value decoded in raw mode, as a string. */
+export function textOf(value: Buffer, encoding: 'utf8' | 'utf16le' | 'utf16be'): string {
+  if (encoding === 'utf8') return value.toString('utf8');
+  if (encoding === 'utf16le') return value.toString('utf16le');
+  return utf16be.decode(value);
 }

@@ -25,9 +25,8 @@ import {
   NotADatabaseError,
   RestoreFailedError,
 } from '../errors/errors.js';
-import { quoteIdentifier } from '../metrics/table-stats.js';
 import { openPageSource } from './file-format.js';
-import { type SalvageResult, salvage, tableShapes } from './salvage.js';
+import { buildRecovered, type RebuildReport } from './rebuild.js';
 
 export interface RecoverOptions {
   path: string;
@@ -37,27 +36,17 @@ export interface RecoverOptions {
   replace: boolean;
   /** Recover even when quick_check finds nothing wrong. */
   force: boolean;
+  /** Told the pages salvaged so far, at most every few thousand pages. */
+  onProgress?: (done: number, total: number, unit: string) => void;
 }
 
-export interface RecoverReport {
+export interface RecoverReport extends Omit<RebuildReport, 'integrity' | 'foreignKeyViolations'> {
   healthy: boolean;
   emergencyCopy: string[];
   output: string | null;
   replaced: boolean;
-  schemaSource: SalvageResult['schemaSource'];
-  tables: {
-    name: string;
-    recovered: number;
-    fromTree: number;
-    fromScan: number;
-    unreadablePages: number;
-    unreadableCells: number;
-    rejected: number;
-  }[];
-  lostAndFound: number;
-  integrity: { ok: boolean; problems: string[] } | null;
+  integrity: RebuildReport['integrity'] | null;
   foreignKeyViolations: number | null;
-  walPagesApplied: number;
 }
 
 const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').replace('T', '_').slice(0, 18); // to the millisecond
@@ -75,21 +64,22 @@ function quickCheckOk(path: string): boolean {
   }
 }
 
+function removeFiles(base: string): void {
+  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${base}${suffix}`, { force: true });
+}
+
 /**
  * Salvages a damaged database (the guide's "Database Corruption Recovery", without its `.dump`,
  * which stops at the first bad page and ends in ROLLBACK):
  *
  * 1. an emergency copy of the file and its `-wal`/`-shm`, byte for byte, before anything else;
- * 2. every row on a readable page, read from the file format itself (`salvage`), into a new
- *    database with the original schema; indexes are rebuilt from the rows; rows that fit no
- *    single table go to `lost_and_found`;
+ * 2. every row on a readable page, read from the file format itself and streamed in bounded
+ *    memory (`buildRecovered`), into a new database with the original schema; indexes are rebuilt
+ *    from the rows; rows that fit no single damaged table go to `lost_and_found`;
  * 3. `integrity_check` and `foreign_key_check` of the result;
  * 4. with `replace`, and only if the result verifies and no process holds the database open, the
  *    recovered file takes the damaged one's place.
  */
-function removeFiles(base: string): void {
-  for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${base}${suffix}`, { force: true });
-}
 
 export function recoverDatabase(options: RecoverOptions): RecoverReport {
   const path = resolve(options.path);
@@ -116,10 +106,15 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     replaced: false,
     schemaSource: 'file',
     tables: [],
+    virtualTables: [],
+    notRecreated: [],
     lostAndFound: 0,
     integrity: null,
     foreignKeyViolations: null,
     walPagesApplied: 0,
+    pagesScanned: 0,
+    freelistPages: 0,
+    phaseMs: { plan: 0, rows: 0, indexes: 0, check: 0 },
   };
   if (healthy && !options.force) return report;
   removeDeadTemps(dir, 'ora-recover');
@@ -141,7 +136,8 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
       partials.push(partial);
     }
     const main = partials.at(-1) as string;
-    copyBase = publishExclusively(main, dir, `ora_corrupted_${name}_${stamp()}`);
+    // A healthy file (recover --force) is copied as what it is, not called corrupted.
+    copyBase = publishExclusively(main, dir, `${healthy ? 'ora_before_recover' : 'ora_corrupted'}_${name}_${stamp()}`);
     for (const partial of partials.slice(0, -1)) {
       const suffix = partial.endsWith('-wal') ? '-wal' : '-shm';
       renameSync(partial, `${copyBase}${suffix}`);
@@ -158,87 +154,22 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     );
   }
 
-  // 2. Salvage from the emergency copy (with its WAL), never from the live file.
+  // 2. Salvage from the emergency copy (with its WAL), never from the live file, streaming the
+  // rows into a new database built under a temp name and renamed when complete: a run killed
+  // half-way leaves no file at `out` that could pass for a recovered database.
   const source = openPageSource(copyBase);
   if (!source) throw new IoError(`cannot read ${copyBase}`, 'IO_ERROR');
-  let result: SalvageResult;
+  const building = join(out ? dirname(out) : dir, `.ora-recover-${process.pid}-out.db`);
   try {
-    result = salvage(source);
-    report.walPagesApplied = source.walPages;
+    closeSync(openSync(building, 'wx', 0o600));
+    const built = buildRecovered(source, building, options.onProgress);
+    Object.assign(report, built);
+  } catch (error) {
+    removeFiles(building);
+    throw error;
   } finally {
     source.close();
   }
-  report.schemaSource = result.schemaSource;
-
-  // Built under a temp name and renamed when complete: a run killed half-way leaves no file at
-  // `out` that could pass for a recovered database. Temps of dead runs are removed first.
-  const building = join(out ? dirname(out) : dir, `.ora-recover-${process.pid}-out.db`);
-  closeSync(openSync(building, 'wx', 0o600));
-  const db = new Database(building);
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = OFF');
-    const shapes = new Map(tableShapes(result.schema).map((s) => [s.name, s]));
-    db.transaction(() => {
-      for (const e of result.schema) if (e.type === 'table' && e.sql && !e.name.startsWith('sqlite_')) db.exec(e.sql);
-      db.exec(
-        'CREATE TABLE IF NOT EXISTS lost_and_found (id INTEGER PRIMARY KEY, source_page INTEGER, source_rowid INTEGER, source_table TEXT, column_count INTEGER, values_json TEXT)',
-      );
-      const lost = db.prepare(
-        'INSERT INTO lost_and_found (source_page, source_rowid, source_table, column_count, values_json) VALUES (?, ?, ?, ?, ?)',
-      );
-      const json = (values: unknown[]) =>
-        JSON.stringify(values, (_k, v) =>
-          typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? { blob: v.toString('hex') } : v,
-        );
-      for (const t of result.tables) {
-        const shape = shapes.get(t.name);
-        if (!shape) continue;
-        let rejected = 0;
-        for (const row of [...t.fromTree, ...t.fromScan]) {
-          const cols = shape.columns.slice(0, row.values.length);
-          const sql = `INSERT INTO ${quoteIdentifier(t.name)} (rowid, ${cols.map((c) => quoteIdentifier(c.name)).join(', ')}) VALUES (?, ${cols.map(() => '?').join(', ')})`;
-          try {
-            db.prepare(sql).run(row.rowid, ...row.values.map((v, i) => (cols[i]?.ipk ? row.rowid : v)));
-          } catch {
-            rejected++;
-            lost.run(null, row.rowid, t.name, row.values.length, json(row.values));
-          }
-        }
-        report.tables.push({
-          name: t.name,
-          recovered: t.fromTree.length + t.fromScan.length - rejected,
-          fromTree: t.fromTree.length,
-          fromScan: t.fromScan.length,
-          unreadablePages: t.unreadablePages.length,
-          unreadableCells: t.unreadableCells,
-          rejected,
-        });
-      }
-      for (const l of result.lostAndFound) lost.run(l.page, l.rowid, null, l.values.length, json(l.values));
-      report.lostAndFound = result.lostAndFound.length + report.tables.reduce((s, t) => s + t.rejected, 0);
-      // Indexes last: built once from the recovered rows.
-      for (const e of result.schema) {
-        if (e.type !== 'index' || !e.sql) continue;
-        try {
-          db.exec(e.sql);
-        } catch {
-          // A unique index the salvaged rows violate: the rows stay, the index is reported by integrity_check.
-        }
-      }
-      db.pragma(`user_version = ${Number.isInteger(source.userVersion) ? source.userVersion : 0}`);
-    })();
-    if (report.lostAndFound === 0) db.exec('DROP TABLE lost_and_found');
-    const rows = db.prepare('PRAGMA integrity_check(100)').pluck().all() as string[];
-    report.integrity = { ok: rows.length === 1 && rows[0] === 'ok', problems: rows[0] === 'ok' ? [] : rows };
-    report.foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
-    db.pragma('journal_mode = DELETE'); // one self-contained file to rename
-  } catch (error) {
-    db.close();
-    removeFiles(building);
-    throw error;
-  }
-  db.close();
   let output: string;
   try {
     fsyncFile(building);
