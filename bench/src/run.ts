@@ -2,6 +2,7 @@
 // Markdown table, writes bench/results/<date>.json. Figures are ratios of medians taken in
 // alternation. --only (backup, health-check, restore, archive, repositories, cold-start, writer)
 // runs a subset while working on one of them, and writes <date>-only.tmp (ignored by git) instead.
+// recover has its own fixture size: 300 MiB with --quick, 1 GiB otherwise (or --size-mib).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { createOraDatabase } from '@ora/testkit';
 import { benchBackup } from './backup-bench.js';
 import { fixture } from './fixture.js';
+import { benchRecover, recoverTable } from './recover-bench.js';
 import { fmt } from './stats.js';
 import {
   benchArchive,
@@ -23,8 +25,8 @@ import {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const USAGE =
-  'usage: pnpm bench [--quick] [--runs N (1-100)] [--size-mib N (1-65536)] [--only backup,health-check,restore,archive,repositories,cold-start,writer]';
-const SECTIONS = ['backup', 'health-check', 'restore', 'archive', 'repositories', 'cold-start', 'writer'];
+  'usage: pnpm bench [--quick] [--runs N (1-100)] [--size-mib N (1-65536)] [--only backup,health-check,restore,archive,repositories,cold-start,writer,recover]';
+const SECTIONS = ['backup', 'health-check', 'restore', 'archive', 'repositories', 'cold-start', 'writer', 'recover'];
 /** Exits 2 with one line and the usage, before any fixture is built. */
 const fail = (message: string): never => {
   console.error(`bench: ${message}\n${USAGE}`);
@@ -60,8 +62,11 @@ const want = (name: string) => only === null || only.has(name);
 const runs = whole('runs', flags.runs, quick ? 2 : 3, 100);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
-const db = fixture(root, sizeMib);
+const needsMain = SECTIONS.some((s) => s !== 'recover' && s !== 'repositories' && s !== 'cold-start' && want(s));
+const db = needsMain ? fixture(root, sizeMib) : '';
 const backup = want('backup') ? await benchBackup(root, db, runs) : null;
+const recoverMib = flags['size-mib'] !== undefined ? sizeMib : quick ? 300 : 1024;
+const recover = want('recover') ? await benchRecover(root, fixture(root, recoverMib), quick ? 1 : runs) : null;
 
 const pass = (ok: boolean) => (ok ? 'met' : '**missed**');
 const lines = !backup
@@ -98,35 +103,40 @@ if (want('cold-start')) {
   comparisons.push(...benchColdStart(root, tiny, runs));
 }
 const writer = want('writer') ? await benchWriterDuring(root, db) : [];
-lines.push(
-  '',
-  '## The other procedures',
-  '',
-  '| benchmark | ours (median) | baseline | baseline (median) | ratio | target | status |',
-  '|---|---|---|---|---|---|---|',
-  ...comparisons.map(
-    (c) =>
-      `| ${c.name} | ${fmt(c.ours.median)} | ${c.baselineName} | ${c.baseline ? fmt(c.baseline.median) : 'n/a'} | ${c.ratio ?? 'n/a'}x | ${c.target} | ${c.met === null ? '—' : pass(c.met)} |`,
-  ),
-  '',
-  '## A writer at 100 commits/s, idle and during each job',
-  '',
-  '| job | idle p50 / p99 / max | during p50 / p99 / max (commits) | failures | p99 ratio | target (≤ 2x, VACUUM exempt) |',
-  '|---|---|---|---|---|---|',
-  ...writer.map(
-    (w) =>
-      `| ${w.job} | ${w.idle.p50Ms.toFixed(2)} / ${w.idle.p99Ms.toFixed(2)} / ${w.idle.maxMs.toFixed(1)} ms | ${w.during.p50Ms.toFixed(2)} / ${w.during.p99Ms.toFixed(2)} / ${w.during.maxMs.toFixed(1)} ms (${w.during.commits}) | ${w.during.failures} | ${w.ratio}x | ${pass(w.met)} |`,
-  ),
-  '',
-  'During a job that takes the write lock (maintenance: checkpoint and ANALYZE; archive: one bounded lock per batch), a commit that arrives meanwhile waits for it, so once such holds cover more than 1% of the job the p99 is a lock hold, not a sub-millisecond commit. Under 100 commits the p99 is the maximum.',
-  '',
-  'Ratios: for health-check, restore and cold start, ours ÷ baseline (lower is better); for archive and repositories, baseline ÷ ours (higher is better), so each target reads as written.',
-);
+if (comparisons.length > 0 || writer.length > 0)
+  lines.push(
+    '',
+    '## The other procedures',
+    '',
+    '| benchmark | ours (median) | baseline | baseline (median) | ratio | target | status |',
+    '|---|---|---|---|---|---|---|',
+    ...comparisons.map(
+      (c) =>
+        `| ${c.name} | ${fmt(c.ours.median)} | ${c.baselineName} | ${c.baseline ? fmt(c.baseline.median) : 'n/a'} | ${c.ratio ?? 'n/a'}x | ${c.target} | ${c.met === null ? '—' : pass(c.met)} |`,
+    ),
+    '',
+    '## A writer at 100 commits/s, idle and during each job',
+    '',
+    '| job | idle p50 / p99 / max | during p50 / p99 / max (commits) | failures | p99 ratio | target (≤ 2x, VACUUM exempt) |',
+    '|---|---|---|---|---|---|',
+    ...writer.map(
+      (w) =>
+        `| ${w.job} | ${w.idle.p50Ms.toFixed(2)} / ${w.idle.p99Ms.toFixed(2)} / ${w.idle.maxMs.toFixed(1)} ms | ${w.during.p50Ms.toFixed(2)} / ${w.during.p99Ms.toFixed(2)} / ${w.during.maxMs.toFixed(1)} ms (${w.during.commits}) | ${w.during.failures} | ${w.ratio}x | ${pass(w.met)} |`,
+    ),
+    '',
+    'During a job that takes the write lock (maintenance: checkpoint and ANALYZE; archive: one bounded lock per batch), a commit that arrives meanwhile waits for it, so once such holds cover more than 1% of the job the p99 is a lock hold, not a sub-millisecond commit. Under 100 commits the p99 is the maximum.',
+    '',
+    'Ratios: for health-check, restore and cold start, ours ÷ baseline (lower is better); for archive and repositories, baseline ÷ ours (higher is better), so each target reads as written.',
+  );
+if (recover) lines.push('', ...recoverTable(recover, quick ? 1 : runs, machine));
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(
   root,
   `bench/results/${new Date().toISOString().slice(0, 10)}${quick ? '-quick' : ''}${only ? '-only.tmp' : '.json'}`,
 );
-writeFileSync(file, `${JSON.stringify({ machine, quick, sizeMib, runs, backup, comparisons, writer }, null, 2)}\n`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ machine, quick, sizeMib, runs, backup, comparisons, writer, recover }, null, 2)}\n`,
+);
 console.error(`bench: results written to ${file}`);

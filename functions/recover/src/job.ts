@@ -21,6 +21,7 @@ export const recoverJob = defineJob({
     "Corruption recovery (the guide's emergency procedure, without its .dump that stops at the first bad page and ends in ROLLBACK): emergency copy of the file and its -wal/-shm, then every row on a readable page salvaged from the file format itself into a new database with the original schema; per-table report; integrity_check and foreign_key_check of the result; --replace swaps it in once verified",
   schedule: null,
   heavy: true,
+  acceptsDamaged: true,
   event: recoverEvent,
   examples: [
     ['$0 recover --db /data/ora.db', 'salvage into ora_recovered_ora_<ts>.db beside it; the live file is not touched'],

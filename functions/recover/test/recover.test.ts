@@ -215,10 +215,7 @@ describe('recover', () => {
     raw.pragma('wal_checkpoint(TRUNCATE)');
     const interior = damaged.flatMap(
       (name) =>
-        raw
-          .prepare("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'internal'")
-          .pluck()
-          .all(name) as number[],
+        raw.prepare("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'internal'").pluck().all(name) as number[],
     );
     raw.close();
     expect(interior.length).toBeGreaterThanOrEqual(damaged.length);
@@ -234,7 +231,9 @@ describe('recover', () => {
       // twin_b's tree is intact, so it reached all its leaves: a stray leaf cannot be its own.
       expect(out.prepare("SELECT count(*) FROM twin_b WHERE y LIKE 'b-%'").pluck().get()).toBe(2000);
       expect(out.prepare("SELECT count(*) FROM twin_b WHERE y LIKE 'a-%'").pluck().get()).toBe(0);
-      expect(out.prepare("SELECT count(*) FROM twin_a WHERE y = 'a-' || x || '-' || ?").pluck().get('x'.repeat(40))).toBe(2000);
+      expect(
+        out.prepare("SELECT count(*) FROM twin_a WHERE y = 'a-' || x || '-' || ?").pluck().get('x'.repeat(40)),
+      ).toBe(2000);
       expect(r.lostAndFound).toBe(0);
       expect(r.tables.find((x) => x.name === 'twin_a')?.fromScan).toBe(2000);
     } finally {
@@ -262,7 +261,10 @@ describe('recover', () => {
         values_json: string;
       }[];
       expect(r.lostAndFound).toBe(lost.length);
-      const kept = out.prepare('SELECT (SELECT count(*) FROM twin_a) + (SELECT count(*) FROM twin_b)').pluck().get() as number;
+      const kept = out
+        .prepare('SELECT (SELECT count(*) FROM twin_a) + (SELECT count(*) FROM twin_b)')
+        .pluck()
+        .get() as number;
       expect(lost.length + kept).toBe(4000);
       expect(lost.length).toBeGreaterThan(3000);
       for (const row of lost) {

@@ -54,6 +54,11 @@ export interface JobDefinition<E extends z.ZodObject = z.ZodObject, O extends Jo
    * restore to a new path that no one else uses).
    */
   lockTarget?(event: z.output<E>): string | null;
+  /**
+   * The job exists for damaged databases (recover): a file that is truncated or whose header is
+   * unreadable is still locked and handed to it, where every other job refuses it.
+   */
+  acceptsDamaged?: boolean;
   /** Event keys also accepted as positional arguments, in order. */
   positional?: readonly string[];
   /** Validates flags and `ORA_EVENT` alike; unknown keys are refused. */

@@ -2,11 +2,13 @@ import {
   acquireJobLock,
   type Config,
   checkDatabaseFile,
+  DatabaseCorruptError,
   EXIT,
   isOraError,
   type JobLock,
   type LogLevel,
   loadConfig,
+  NotADatabaseError,
 } from '@ora/core';
 import type { AnyJob, JobOutcome, JobResult } from './define-job.js';
 import { parseEventJson, resolveEvent } from './event.js';
@@ -91,7 +93,7 @@ export async function runJob(request: RunRequest): Promise<number> {
     if (pingUrl) await ping(pingUrl, 'start', logger);
     const progress = createProgress({ logger, stderr: io.stderr, tty: io.stderrIsTTY, label: job.name });
     const lockOn = job.heavy ? (job.lockTarget ? job.lockTarget(event) : database) : null;
-    const lock = lockOn ? takeJobLock(lockOn, job.name, config.lockWaitMs, logger) : null;
+    const lock = lockOn ? takeJobLock(lockOn, job.name, config.lockWaitMs, logger, job.acceptsDamaged === true) : null;
     let outcome: JobOutcome;
     try {
       outcome = await job.run(event, { config, logger, progress });
@@ -200,8 +202,12 @@ function firstLine(text: string): string {
  * Heavy jobs hold the per-database job lock for their whole run (SPEC §3). The database must
  * exist first: the lock file is never created beside a path that holds no database.
  */
-function takeJobLock(database: string, job: string, waitMs: number, logger: Logger): JobLock {
-  checkDatabaseFile(database);
+function takeJobLock(database: string, job: string, waitMs: number, logger: Logger, acceptsDamaged: boolean): JobLock {
+  try {
+    checkDatabaseFile(database);
+  } catch (error) {
+    if (!acceptsDamaged || !(error instanceof DatabaseCorruptError || error instanceof NotADatabaseError)) throw error;
+  }
   const lock = acquireJobLock(database, { job, waitMs });
   if (lock.tookOverFrom) {
     const p = lock.tookOverFrom;

@@ -147,7 +147,8 @@ export function readLeafCell(
     const big = readVarint(page, cell + sizeLength);
     if (!big) return null;
     const signed = BigInt.asIntN(64, big.value);
-    rowid = signed >= BigInt(Number.MIN_SAFE_INTEGER) && signed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(signed) : signed;
+    rowid =
+      signed >= BigInt(Number.MIN_SAFE_INTEGER) && signed <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(signed) : signed;
     rowidLength = big.length;
   }
   const start = cell + sizeLength + rowidLength;

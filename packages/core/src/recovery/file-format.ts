@@ -233,7 +233,8 @@ export function openPageSource(path: string, options: { useWal?: boolean } = {})
       const oldest = blocks.keys().next().value as number;
       const evicted = blocks.get(oldest);
       blocks.delete(oldest);
-      if (evicted && evicted.buffer.byteLength === pagesPerBlock * pageSize) spare.push(Buffer.from(evicted.buffer, evicted.byteOffset, pagesPerBlock * pageSize));
+      if (evicted && evicted.buffer.byteLength === pagesPerBlock * pageSize)
+        spare.push(Buffer.from(evicted.buffer, evicted.byteOffset, pagesPerBlock * pageSize));
     }
     const start = b * pagesPerBlock * pageSize;
     const length = Math.min(pagesPerBlock * pageSize, size - start);

@@ -56,7 +56,14 @@ const BUILD_CACHE_KIB = 32_768;
 
 /** Column affinities where SQLite converts a bound double back to the stored class. */
 const convertsNumbers = (type: string) =>
-  type.includes('INT') || type.includes('REAL') || type.includes('FLOA') || type.includes('DOUB') || type.includes('NUM') || type.includes('DEC') || type.includes('BOOL') || type.includes('DATE');
+  type.includes('INT') ||
+  type.includes('REAL') ||
+  type.includes('FLOA') ||
+  type.includes('DOUB') ||
+  type.includes('NUM') ||
+  type.includes('DEC') ||
+  type.includes('BOOL') ||
+  type.includes('DATE');
 
 type Statement = Database.Statement;
 
@@ -80,7 +87,7 @@ function rowJson(row: RecoveredRow, encoding: PageSource['textEncoding']): strin
 class TableWriter {
   readonly figures: RebuiltTable;
   /** Statements by value count and which values are text (a row's types pick one). */
-  private readonly statements = new Map<string, { stmt: Statement; cols: number[] }>();
+  private readonly statements = new Map<number | string, { stmt: Statement; cols: number[] }>();
   private readonly exists: Statement | null;
   /** The name that reaches the rowid: the INTEGER PRIMARY KEY, or rowid/_rowid_/oid if no column takes it. */
   private readonly rowidName: string | null;
@@ -114,10 +121,18 @@ class TableWriter {
   }
 
   private statement(types: number[], orIgnore: boolean): { stmt: Statement; cols: number[] } {
-    let key = orIgnore ? 'i' : 'n';
-    for (let i = 0; i < types.length; i++) {
-      const t = types[i] as number;
-      key += t >= 13 && t % 2 === 1 ? 't' : '.';
+    // The key: the value count, whether OR IGNORE, and which values are text (a bit each; wide
+    // tables fall back to a string).
+    let key: number | string = types.length * 2 + (orIgnore ? 1 : 0);
+    if (types.length <= 24) {
+      let mask = 0;
+      for (let i = 0; i < types.length; i++) {
+        const t = types[i] as number;
+        if (t >= 13 && (t & 1) === 1) mask |= 1 << i;
+      }
+      key += mask * 64;
+    } else {
+      key = `${key}:${types.map((t) => (t >= 13 && (t & 1) === 1 ? 't' : '.')).join('')}`;
     }
     let entry = this.statements.get(key);
     if (!entry) {
@@ -126,8 +141,12 @@ class TableWriter {
         const c = this.shape.columns[i];
         if (c && !c.generated && !c.ipk) cols.push(i);
       }
+      const isText = (i: number) => {
+        const t = types[i] as number;
+        return t >= 13 && (t & 1) === 1;
+      };
       const names = cols.map((i) => quoteIdentifier((this.shape.columns[i] as { name: string }).name));
-      const marks = cols.map((i) => (key[i + 1] === 't' ? 'CAST(? AS TEXT)' : '?'));
+      const marks = cols.map((i) => (isText(i) ? 'CAST(? AS TEXT)' : '?'));
       if (this.rowidName) {
         names.unshift(quoteIdentifier(this.rowidName));
         marks.unshift('?');
@@ -192,7 +211,8 @@ export function buildRecovered(
     db.unsafeMode(true);
     db.pragma(`page_size = ${source.pageSize}`);
     if (source.autoVacuum !== 0) db.pragma(`auto_vacuum = ${source.autoVacuum === 2 ? 'INCREMENTAL' : 'FULL'}`);
-    if (source.textEncoding !== 'utf8') db.pragma(`encoding = '${source.textEncoding === 'utf16le' ? 'UTF-16le' : 'UTF-16be'}'`);
+    if (source.textEncoding !== 'utf8')
+      db.pragma(`encoding = '${source.textEncoding === 'utf16le' ? 'UTF-16le' : 'UTF-16be'}'`);
     // A temp file until it is complete: no journal on disk, no fsync until the end.
     db.pragma('journal_mode = MEMORY');
     db.pragma('synchronous = OFF');
@@ -390,7 +410,9 @@ function checkVirtualTables(db: Database.Database, plan: SalvagePlan): RebuiltVi
     } else if (module === 'rtree' || module === 'rtree_i32') {
       try {
         const r = db.prepare('SELECT rtreecheck(?)').pluck().get(e.name) as string;
-        out.push(r === 'ok' ? { name: e.name, module, status: 'ok' } : { name: e.name, module, status: 'failed', detail: r });
+        out.push(
+          r === 'ok' ? { name: e.name, module, status: 'ok' } : { name: e.name, module, status: 'failed', detail: r },
+        );
       } catch (error) {
         out.push({ name: e.name, module, status: 'failed', detail: (error as Error).message });
       }

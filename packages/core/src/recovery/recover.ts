@@ -15,7 +15,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../backup/files.js';
-import { checkDatabaseFile } from '../connection/file-checks.js';
+import { checkDatabaseFile, fileSizeOrZero } from '../connection/file-checks.js';
 import { processesHolding } from '../diagnostics/locks.js';
 import {
   DatabaseCorruptError,
@@ -51,7 +51,15 @@ export interface RecoverReport extends Omit<RebuildReport, 'integrity' | 'foreig
 
 const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').replace('T', '_').slice(0, 18); // to the millisecond
 
+/**
+ * Whether SQLite's quick_check passes. Opening a WAL-mode file read-only creates its `-wal` and
+ * `-shm` when they are missing, and a read-only connection cannot remove them again: this removes
+ * what the check itself created (an empty WAL and its index), unless another process has the
+ * database open meanwhile.
+ */
 function quickCheckOk(path: string): boolean {
+  const hadWal = existsSync(`${path}-wal`);
+  const hadShm = existsSync(`${path}-shm`);
   try {
     const db = new Database(path, { readonly: true, fileMustExist: true });
     try {
@@ -61,6 +69,12 @@ function quickCheckOk(path: string): boolean {
     }
   } catch {
     return false;
+  } finally {
+    const created = (!hadWal && existsSync(`${path}-wal`)) || (!hadShm && existsSync(`${path}-shm`));
+    if (created && (processesHolding(path) ?? []).length === 0) {
+      if (!hadWal && fileSizeOrZero(`${path}-wal`) === 0) rmSync(`${path}-wal`, { force: true });
+      if (!hadShm && !existsSync(`${path}-wal`)) rmSync(`${path}-shm`, { force: true });
+    }
   }
 }
 

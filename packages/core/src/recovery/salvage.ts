@@ -103,9 +103,7 @@ export interface SalvageSink {
   lost(page: number, row: RecoveredRow): void;
 }
 
-export interface SalvageProgress {
-  (done: number, total: number): void;
-}
+export type SalvageProgress = (done: number, total: number) => void;
 
 const FREELIST = -1;
 /** Added to a tree's id once pass 2 has visited the page: a damaged pointer back up the tree cannot loop. */
@@ -272,10 +270,9 @@ export function tableShapes(schema: SchemaEntry[]): TableShape[] {
       // Virtual generated columns (hidden 2) are not in the record.
       let stored = cols.filter((c) => c.hidden !== 2);
       if (withoutRowid) {
-        const pkIndex = db
-          .prepare("SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'")
-          .pluck()
-          .get(e.name) as string | undefined;
+        const pkIndex = db.prepare("SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'").pluck().get(e.name) as
+          | string
+          | undefined;
         const order = pkIndex
           ? (db.prepare('SELECT cid FROM pragma_index_xinfo(?) ORDER BY seqno').pluck().all(pkIndex) as number[])
           : [];
@@ -393,7 +390,8 @@ export function planSalvage(source: PageSource): SalvagePlan {
   for (const e of schema) {
     if (e.type === 'table') trees.push(newTree('table', e.name, e.rootPage, shapeOf.get(e.name) ?? null));
   }
-  for (const e of schema) if (e.type === 'index' && e.rootPage > 0) trees.push(newTree('index', e.name, e.rootPage, null));
+  for (const e of schema)
+    if (e.type === 'index' && e.rootPage > 0) trees.push(newTree('index', e.name, e.rootPage, null));
   for (let id = 2; id < trees.length; id++) {
     const tree = trees[id] as TreeState;
     if (tree.root > 0) walk(source, owner, id, tree, true, () => {});
@@ -503,7 +501,8 @@ export function salvageRows(
         if (values) rows.push({ rowid: 0, values, types });
       }
       const candidates = damagedWr.filter(
-        (t) => rows.length > 0 && rows.every((r) => r.types.length === t.shape?.columns.length && fits(r.types, t.shape)),
+        (t) =>
+          rows.length > 0 && rows.every((r) => r.types.length === t.shape?.columns.length && fits(r.types, t.shape)),
       );
       if (candidates.length === 1) for (const r of rows) sink.scanRow(candidates[0] as TreeState, r);
     }
