@@ -108,6 +108,37 @@ describe('archive', () => {
     expect(union()).toEqual(before);
   });
 
+  it('reports batches that overran --max-lock-ms, warns past twice the limit, and shrinks at once', () => {
+    createOraDatabase(db, 3000);
+    // A first batch of all 2000 old orders cannot fit in 5 ms: it overruns, and the next shrink.
+    const r = archive(['--db', db, '--before', '2026-06-01', '--batch-size', '10000', '--max-lock-ms', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    const warn = r.logs.find((l) => l.level === 'warn');
+    expect(warn?.msg).toMatch(
+      /^\d+ batch\(es\) held the write lock longer than --max-lock-ms 5, the longest [\d.]+ ms \(over twice the limit\)/,
+    );
+    expect(r.stdout).toMatch(
+      /longest write lock [\d.]+ ms \(\d+ batch\(es\) over --max-lock-ms 5, longest [\d.]+ ms\)/,
+    );
+    expect(r.stdout).toMatch(/\nwarning: \d+ batch\(es\) held the write lock longer/);
+    const json = archive(['--db', db, '--before', '2026-06-01', '--json']).json();
+    expect(json.moved.shipped_orders).toBe(0); // all moved by the first run
+    expect(json.lockOverruns).toEqual({ count: 0, longestMs: 0, maxLockMs: 50 });
+    expect(json.warnings).toEqual([]);
+  });
+
+  it('sizes batches from the measured lock time so they stay under --max-lock-ms', () => {
+    createOraDatabase(db, 3000);
+    const r = archive(['--db', db, '--before', '2026-06-01', '--batch-size', '10000', '--max-lock-ms', '20', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const json = r.json();
+    expect(json.lockOverruns.maxLockMs).toBe(20);
+    expect(json.lockOverruns.count).toBeLessThanOrEqual(json.batches);
+    if (json.lockOverruns.count > 0) expect(json.lockOverruns.longestMs).toBe(json.longestLockMs);
+    // The first batch (all 1000+ orders at once) may overrun; after it, sizing keeps most under.
+    expect(json.lockOverruns.count).toBeLessThanOrEqual(Math.max(1, Math.floor(json.batches / 3)));
+  });
+
   it('keeps a writer committing, each batch holding the write lock briefly', async () => {
     createOraDatabase(db, 6000);
     const writer = await startWriter(db, { ratePerSecond: 100 });

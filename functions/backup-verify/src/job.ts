@@ -4,6 +4,7 @@ import {
   integerField,
   openBackupStore,
   pickBackup,
+  throwIfStopped,
   type VerifyResult,
   verifyBackup,
 } from '@ora/core';
@@ -27,15 +28,17 @@ export const backupVerifyJob = defineJob({
     ['$0 backup verify all', 'every stored backup'],
     ['$0 backup verify latest', 'the newest one'],
   ],
-  async run(e, { progress }) {
+  async run(e, { progress, signal }) {
     const store = openBackupStore(e);
     const { backups } = await store.list();
     const targets = e.which === 'all' ? backups : [pickBackup(backups, store.location, { id: e.which })];
     const results: VerifyResult[] = [];
     for (const [i, manifest] of targets.entries()) {
+      throwIfStopped(signal); // between two backups: each verification is complete or not recorded
       progress.update(i, targets.length, 'backups');
       results.push(await verifyBackup(store, manifest, e.maxProblems));
     }
+    if (targets.length > 0) progress.update(targets.length, targets.length, 'backups');
     const failed = results.filter((r) => !r.ok);
     return {
       status: failed.length > 0 ? ('failed' as const) : targets.length === 0 ? ('skipped' as const) : ('ok' as const),

@@ -52,7 +52,7 @@ export const backupJob = defineJob({
     ['$0 backup list', 'the stored backups'],
     ['$0 backup verify all', 'restore drill of every stored backup'],
   ],
-  async run(e, { progress, logger }) {
+  async run(e, { progress, logger, signal }) {
     if (e.compression === 'gzip' && e.compressionLevel !== undefined && e.compressionLevel > 9) {
       throw new InvalidInputError(
         `--compression-level ${e.compressionLevel} is out of range for gzip: expected 1 to 9`,
@@ -88,7 +88,8 @@ export const backupJob = defineJob({
         compression: e.compression,
         compressionLevel: e.compressionLevel ?? (e.compression === 'zstd' ? 3 : 6),
         maxProblems: e.maxProblems,
-        onProgress: (phase, done, total) => progress.update(done, total, phase),
+        progress,
+        signal,
       });
     } finally {
       db.close();
@@ -100,6 +101,7 @@ export const backupJob = defineJob({
       );
     }
     // Retention only after a backup that succeeded and verified (SPEC §4, invariant 3).
+    progress.phase?.('retention');
     const retention = await applyRetention(store, policy, new Date(), false);
     const m = report.manifest;
     return {

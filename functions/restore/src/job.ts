@@ -42,7 +42,7 @@ export const restoreJob = defineJob({
     ['$0 restore --at 2026-11-20T08:00:00Z --to /tmp/ora-nov20.db', 'as of a time, to a side file'],
     ['$0 restore latest --dry-run', 'what would happen'],
   ],
-  async run(e) {
+  async run(e, { progress, signal }) {
     if (e.at && e.backup) {
       throw new InvalidInputError(`give a backup id or --at, not both (got '${e.backup}' and --at ${e.at})`);
     }
@@ -68,6 +68,8 @@ export const restoreJob = defineJob({
       toNewPath: e.to !== undefined,
       busyTimeoutMs: e.busyTimeoutMs,
       maxProblems: e.maxProblems,
+      progress,
+      signal,
     });
     return { status: 'ok' as const, backupCreatedAt: manifest.createdAt, ...report };
   },

@@ -13,6 +13,7 @@ import {
   openDatabase,
   parseWindow,
   pathField,
+  throwIfStopped,
   type VacuumReport,
   vacuumFull,
   vacuumIncremental,
@@ -64,7 +65,7 @@ export const weeklyVacuumJob = defineJob({
       'gentle steps (auto_vacuum=INCREMENTAL databases)',
     ],
   ],
-  async run(e, { logger, progress }) {
+  async run(e, { logger, progress, signal }) {
     const window = parseWindow(e.maintenanceWindow);
     const now = new Date();
     if (window && !e.force && !isInWindow(window, now)) {
@@ -87,15 +88,16 @@ export const weeklyVacuumJob = defineJob({
       if (before.freePct <= e.vacuumThresholdPct) {
         reason = `free pages ${before.freePct}% do not exceed the ${e.vacuumThresholdPct}% threshold: no VACUUM needed`;
       } else if (mode === 'incremental') {
-        vacuum = await vacuumIncremental(db, e.stepPages, e.pauseMs);
+        vacuum = await vacuumIncremental(db, e.stepPages, e.pauseMs, { progress, signal });
       } else {
         const space = checkVacuumSpace(db, before);
         logger.info({ neededBytes: space.neededBytes, freeBytes: space.freeBytes }, 'disk has room for VACUUM');
-        progress.update(0, 1, 'vacuum');
-        vacuum = vacuumFull(db);
-        progress.update(1, 1, 'vacuum');
+        vacuum = await vacuumFull(db, { progress, signal, busyTimeoutMs: e.busyTimeoutMs });
       }
+      throwIfStopped(signal);
+      progress.phase?.('integrity_check');
       const integrity = checkIntegrity(db, { full: true, maxProblems: e.maxProblems });
+      throwIfStopped(signal);
       const analyze = analyzeDatabase(db, e.analysisLimit);
       const checkpoint = checkpointWal(db, e.checkpointWaitMs);
       const status = !integrity.ok ? 'failed' : vacuum === null ? 'skipped' : checkpoint.pinned ? 'warn' : 'ok';

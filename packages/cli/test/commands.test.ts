@@ -177,7 +177,12 @@ describe('ora-db inventory', () => {
       'INVALID_INPUT',
       /^invalid command line: unknown flag --no-limit; see 'ora-db inventory levels --help'$/,
     ],
-    [['inventroy', 'levels'], 2, 'INVALID_INPUT', /unknown command or argument 'inventroy'.*; see 'ora-db --help'$/],
+    [
+      ['inventroy', 'levels'],
+      2,
+      'INVALID_INPUT',
+      /^invalid command line: unknown command 'inventroy' \(did you mean 'inventory'\?\); see 'ora-db --help'$/,
+    ],
     [
       ['--busy-timeout-ms', '10', 'inventory', 'low-stock', '--nope'],
       2,

@@ -87,7 +87,9 @@ export {
   PragmaError,
   RestoreFailedError,
   SchemaVersionError,
+  StoppedError,
   TargetNotEmptyError,
+  throwIfStopped,
   UnknownSkuError,
 } from './errors/errors.js';
 export { type AcquireOptions, acquireJobLock, type JobLock, type LockHolder, lockPathFor } from './locking/job-lock.js';
@@ -105,6 +107,7 @@ export {
   freeBytesAt,
   type SpaceCheck,
   sqliteTempDir,
+  type VacuumOptions,
   type VacuumReport,
   vacuumFull,
   vacuumIncremental,
@@ -135,6 +138,7 @@ export {
   type TableInfo,
   userTables,
 } from './metrics/table-stats.js';
+export type { ProgressSink } from './progress.js';
 export { decodeRecord, parsePageHeader, readIndexCell, readLeafCell, type SqlValue } from './recovery/btree.js';
 export { indexWal, openPageSource, type PageSource, readWal } from './recovery/file-format.js';
 export { type RecoverOptions, type RecoverReport, recoverDatabase } from './recovery/recover.js';

@@ -1,4 +1,5 @@
 import { choiceField, EXIT, isOraError, LOG_LEVELS, pathField, urlField } from '@ora/core';
+import { closest, distance } from 'fastest-levenshtein';
 import yargs, { type Argv } from 'yargs';
 import { z } from 'zod';
 import type { AnyJob } from './define-job.js';
@@ -53,7 +54,7 @@ interface Selection {
   argv: Record<string, unknown>;
 }
 
-function addJobOptions(y: Argv, job: AnyJob): Argv {
+function addJobOptions(y: Argv, job: AnyJob, scriptName: string): Argv {
   const positional = new Set(job.positional ?? []);
   for (const spec of flagsOf(job.event)) {
     // Choices are listed in the description but checked by zod, so a bad value gets the same
@@ -69,7 +70,17 @@ function addJobOptions(y: Argv, job: AnyJob): Argv {
       ...(spec.defaultDescription ? { defaultDescription: spec.defaultDescription } : {}),
     });
   }
-  for (const [command, description] of job.examples ?? []) y.example(command, description);
+  // Examples as a section of their own: each command on one line, what it does below it. (yargs
+  // lays examples out in two columns and breaks a long command in the middle.)
+  const examples = job.examples ?? [];
+  if (examples.length > 0) {
+    y.epilogue(
+      [
+        'Examples:',
+        ...examples.map(([command, what]) => `  ${command.replace(/\$0/g, scriptName)}\n      ${what}`),
+      ].join('\n'),
+    );
+  }
   return y;
 }
 
@@ -103,7 +114,12 @@ function buildParser(program: Program, select: (s: Selection) => void, container
   const handler = (job: AnyJob) => (argv: Record<string, unknown>) => select({ job, argv });
   if (container) {
     const job = program.jobs[0] as AnyJob;
-    parser.command(commandString(job, '$0'), job.describe, (y) => addJobOptions(y, job), handler(job));
+    parser.command(
+      commandString(job, '$0'),
+      job.describe,
+      (y) => addJobOptions(y, job, program.scriptName),
+      handler(job),
+    );
     return parser;
   }
   const groups = new Map<string, AnyJob[]>();
@@ -111,7 +127,12 @@ function buildParser(program: Program, select: (s: Selection) => void, container
     const [head, ...rest] = job.name.split(' ');
     if (rest.length === 0) {
       if (program.jobs.some((j) => j.name.startsWith(`${job.name} `))) continue; // registered with its group
-      parser.command(commandString(job, job.name), job.describe, (y) => addJobOptions(y, job), handler(job));
+      parser.command(
+        commandString(job, job.name),
+        job.describe,
+        (y) => addJobOptions(y, job, program.scriptName),
+        handler(job),
+      );
     } else {
       groups.set(head as string, [...(groups.get(head as string) ?? []), job]);
     }
@@ -121,26 +142,36 @@ function buildParser(program: Program, select: (s: Selection) => void, container
     const addSubcommands = (y: Argv) => {
       for (const job of jobs) {
         const leaf = job.name.split(' ').slice(1).join(' ');
-        y.command(commandString(job, leaf), job.describe, (yy) => addJobOptions(yy, job), handler(job));
+        y.command(
+          commandString(job, leaf),
+          job.describe,
+          (yy) => addJobOptions(yy, job, program.scriptName),
+          handler(job),
+        );
       }
       return y;
     };
     const own = program.jobs.find((j) => j.name === head);
     if (own) {
-      // A job that also heads a group (`backup`, `backup list`): its own flags, plus subcommands.
-      parser.command(
-        head,
-        `${own.describe} (subcommands: ${names})`,
-        (y) => addSubcommands(addJobOptions(y, own)),
-        handler(own),
+      // A job that also heads a group (`backup`, `backup list`): its flags belong to its default
+      // subcommand, so `backup list` shows and accepts only its own.
+      parser.command(head, `${own.describe} (subcommands: ${names})`, (y) =>
+        addSubcommands(
+          y.command(
+            commandString(own, '$0'),
+            `Run ${own.name} itself, with the flags below`,
+            (yy) => addJobOptions(yy, own, program.scriptName),
+            handler(own),
+          ),
+        ),
       );
     } else {
       parser.command(`${head} <command>`, `${head} commands: ${names}`, (y) =>
-        addSubcommands(y).demandCommand(1, `name a ${head} command: ${names}`),
+        addSubcommands(y).demandCommand(1, `name one of the ${head} commands: ${names}`),
       );
     }
   }
-  parser.demandCommand(1, `name a command; run '${program.scriptName} --help' to list them`);
+  parser.demandCommand(1, 'name a command');
   if (program.epilogue) parser.epilogue(program.epilogue);
   return parser;
 }
@@ -193,11 +224,12 @@ export async function runProgram(
     const helpHint = container
       ? `${program.scriptName} --help`
       : `${program.scriptName}${which ? ` ${which}` : ''} --help`;
-    return badInput(`invalid command line: ${describeParseError(parseError.message, args)}; see '${helpHint}'`);
+    const known = knownWords(program, container ? (program.jobs[0]?.name ?? '') : which);
+    return badInput(`invalid command line: ${describeParseError(parseError.message, args, known)}; see '${helpHint}'`);
   }
   if (!selection) {
     // --help or --version was shown
-    if (output) io.stdout.write(`${output}\n`);
+    if (output) io.stdout.write(`${typeNumbers(output, program)}\n`);
     return EXIT.ok;
   }
   const { job, argv } = selection;
@@ -228,20 +260,89 @@ export async function runProgram(
   }
 }
 
-/** Rewords yargs's "Unknown argument: x" as the flag or word the user typed. */
-function describeParseError(message: string, args: readonly string[]): string {
+interface KnownWords {
+  /** The command the command line named (`inventory`, `backup list`), or ''. */
+  which: string;
+  /** Whether the command line named a command (`which`). */
+  command: boolean;
+  /** Command words that could stand where an unknown one does. */
+  commands: string[];
+  /** Flags of the named command (or the global ones), without dashes. */
+  flags: string[];
+}
+
+function knownWords(program: Program, which: string): KnownWords {
+  const flags = ['help', 'version', ...Object.keys(GLOBAL_FLAGS)];
+  const job = program.jobs.find((j) => j.name === which);
+  if (job) flags.push(...flagsOf(job.event).map((f) => f.flag));
+  const commands = which
+    ? program.jobs.filter((j) => j.name.startsWith(`${which} `)).map((j) => j.name.slice(which.length + 1))
+    : [...new Set(program.jobs.map((j) => j.name.split(' ')[0] as string))];
+  return { which, command: which !== '', commands, flags };
+}
+
+/** The closest of `candidates` to a mistyped `word`, when it is close enough to be what was meant. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  if (candidates.length === 0 || word.length < 2) return undefined;
+  // A flag or command cut short (`--max-lock` for `--max-lock-ms`) is meant as its longer form.
+  const longer = word.length >= 3 ? candidates.filter((c) => c.startsWith(word)) : [];
+  if (longer.length === 1) return longer[0];
+  const best = closest(word, [...candidates]);
+  return distance(word, best) <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+/**
+ * Help types every flag yargs parses as a string `[string]`; numbers are parsed as strings too (so
+ * zod can quote a bad value), but are shown as `[number]`.
+ */
+function typeNumbers(help: string, program: Program): string {
+  const numeric = new Set<string>();
+  const other = new Set<string>();
+  for (const job of program.jobs) {
+    for (const f of flagsOf(job.event)) (f.numeric ? numeric : other).add(f.flag);
+  }
+  let current = '';
+  return help
+    .split('\n')
+    .map((line) => {
+      const option = /^\s+(?:-\w, )?--([\w-]+)/.exec(line);
+      if (option) current = option[1] as string;
+      else if (!/^\s{6,}\S/.test(line)) current = '';
+      return numeric.has(current) && !other.has(current) ? line.replace('[string]', '[number]') : line;
+    })
+    .join('\n');
+}
+
+/** Rewords yargs's "Unknown argument: x" as the flag or word the user typed, with a suggestion. */
+function describeParseError(message: string, args: readonly string[], known: KnownWords): string {
   const missing = /^Not enough non-option arguments: got (\d+), need at least (\d+)$/.exec(message.trim());
+  if (missing && known.commands.length > 0 && known.which) {
+    return `name one of the ${known.which} commands: ${known.commands.join(', ')}`;
+  }
   if (missing) return `missing arguments: this command takes ${missing[2]}, ${missing[1]} given`;
   const unknown = /^Unknown arguments?: (.+)$/s.exec(message);
   if (!unknown?.[1]) return message.replace(/\n+/g, ' ');
   const given = args.filter((a) => a.startsWith('-')).map((a) => a.replace(/=.*$/s, ''));
   // yargs names an unknown flag in camelCase (`--no-such-flag` → noSuchFlag): find what was typed.
   const camel = (flag: string) => flag.replace(/^-+/, '').replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-  return unknown[1]
-    .split(', ')
+  const names = unknown[1].split(', ');
+  const flagOf = (name: string) => given.find((f) => f === `--${name}` || f === `-${name}` || camel(f) === name);
+  const words = names.filter((n) => !flagOf(n));
+  if (!known.command && words.length > 0) {
+    // No command was recognised: that is the problem, not the flags (whose command is unknown).
+    const word = words[0] as string;
+    const hint = didYouMean(word, known.commands);
+    return `unknown command '${word}'${hint ? ` (did you mean '${hint}'?)` : ''}`;
+  }
+  return names
     .map((name) => {
-      const flag = given.find((f) => f === `--${name}` || f === `-${name}` || camel(f) === name);
-      return flag ? `unknown flag ${flag}` : `unknown command or argument '${name}'`;
+      const flag = flagOf(name);
+      if (flag) {
+        const hint = didYouMean(flag.replace(/^-+/, ''), known.flags);
+        return `unknown flag ${flag}${hint ? ` (did you mean --${hint}?)` : ''}`;
+      }
+      const hint = didYouMean(name, known.commands);
+      return hint ? `unknown command '${name}' (did you mean '${hint}'?)` : `unexpected argument '${name}'`;
     })
     .join(', ');
 }

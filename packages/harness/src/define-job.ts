@@ -26,6 +26,11 @@ export interface JobContext {
   logger: Logger;
   /** Progress of long work: a bar on a TTY, periodic log lines otherwise. */
   progress: Progress;
+  /**
+   * Aborted when the process is asked to stop (SIGTERM, SIGINT). Long jobs call
+   * `throwIfStopped(signal)` at their safe points.
+   */
+  signal?: AbortSignal;
 }
 
 /** One Prometheus gauge a job reports about its run, besides the harness's own. */

@@ -6,6 +6,8 @@ export interface FlagSpec {
   key: string;
   flag: string;
   type: 'boolean' | 'string';
+  /** A number (parsed as a string so zod can quote a bad value; shown as `[number]` in --help). */
+  numeric: boolean;
   describe: string;
   choices?: readonly string[];
   /** Shown in --help: the schema default, or the environment variable that supplies it. */
@@ -46,6 +48,7 @@ export function flagsOf(event: z.ZodObject): FlagSpec[] {
       key,
       flag: kebab(key),
       type: p.type === 'boolean' ? 'boolean' : 'string',
+      numeric: p.type === 'number' || p.type === 'integer',
       describe: `${p.description ?? ''}${range}`,
     };
     if (p.enum) spec.choices = p.enum;

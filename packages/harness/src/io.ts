@@ -7,6 +7,8 @@ export interface Io {
   stderr: Writable;
   /** Whether stderr is a terminal (pretty logs, progress bars). */
   stderrIsTTY: boolean;
+  /** Whether a run stops at a safe point on SIGTERM/SIGINT (the real process; not in-process tests). */
+  handleSignals?: boolean;
 }
 
 /**
@@ -28,5 +30,6 @@ export function processIo(): Io {
     stdout: process.stdout,
     stderr: process.stderr,
     stderrIsTTY: Boolean(process.stderr.isTTY),
+    handleSignals: true,
   };
 }

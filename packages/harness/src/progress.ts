@@ -1,11 +1,19 @@
-import type { Writable } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { Logger } from './logger.js';
 
 /** Reports progress of long work. */
 export interface Progress {
-  /** `done` of `total` units (`unit` names them: pages, rows, bytes). */
+  /**
+   * `done` of `total` units (`unit` names them: pages, rows, bytes; `bytes` is shown as KiB/MiB/GiB).
+   * A new unit or total starts a new phase (its rate and ETA start afresh).
+   */
   update(done: number, total: number, unit?: string): void;
-  /** Clears the bar (TTY) and logs the final figure. */
+  /**
+   * Names the phase that follows (`snapshot`, `verify`). Work of unknown length shows the phase
+   * and its elapsed time until an `update` gives figures.
+   */
+  phase?(name: string): void;
+  /** Clears the bar (TTY) and logs the final figures of the run's phases. */
   finish(): void;
 }
 
@@ -14,44 +22,227 @@ export interface ProgressOptions {
   stderr: Writable;
   tty: boolean;
   label: string;
-  /** Least time between two progress log lines when stderr is not a TTY. */
+  /** Least time between two progress log lines when stderr is not a TTY (default 10 s). */
   logEveryMs?: number;
+  /** Least time between two redraws on a TTY (default 100 ms). */
+  drawEveryMs?: number;
+  /** The clock (tests). */
+  now?: () => number;
+}
+
+/** The renderer, plus what the harness needs to keep log lines and the bar apart on a terminal. */
+export interface ProgressRenderer extends Progress {
+  phase(name: string): void;
+  /** Clears the bar so another line can be written; `redraw()` puts it back. */
+  clear(): void;
+  redraw(): void;
+}
+
+interface Phase {
+  name: string;
+  unit: string;
+  total: number;
+  done: number;
+  startedAt: number;
+  /** Whether any figures arrived (else the phase is of unknown length). */
+  counted: boolean;
+}
+
+const ERASE_LINE = '\r\x1b[2K';
+
+/** 1536 → "1.5 KiB"; counts of other units are grouped by thousands. */
+export function formatAmount(n: number, unit: string): string {
+  if (unit !== 'bytes') return `${Math.round(n).toLocaleString('en-US')}`;
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** 75 → "1:15", 3725 → "1:02:05". */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+function rateOf(p: Phase, now: number): number | null {
+  const seconds = (now - p.startedAt) / 1000;
+  return p.counted && seconds >= 0.25 && p.done > 0 ? p.done / seconds : null;
+}
+
+function unitSuffix(unit: string): string {
+  return unit === 'bytes' ? '' : ` ${unit}`;
 }
 
 /**
- * A bar redrawn in place on a TTY; otherwise an info log line at most every `logEveryMs` (10 s),
- * so cron logs show that long work is moving without flooding.
+ * "compress 42% [#####.......] 120.5 MiB/305.2 MiB 45.1 MiB/s ETA 0:04", fitted to `columns`:
+ * the bar narrows first, then goes.
  */
-export function createProgress(options: ProgressOptions): Progress {
-  const every = options.logEveryMs ?? 10_000;
-  let lastLog = 0;
-  let last: { done: number; total: number; unit: string } | null = null;
-  let drawn = false;
+export function describePhase(p: Phase, now: number, columns = 100): string {
+  const elapsed = formatDuration((now - p.startedAt) / 1000);
+  if (!p.counted || p.total <= 0) return `${p.name} … ${elapsed} elapsed`;
+  const fraction = Math.min(1, p.done / p.total);
+  const pct = Math.floor(fraction * 100);
+  const rate = rateOf(p, now);
+  const rateText = rate === null ? '' : ` ${formatAmount(rate, p.unit)}${p.unit === 'bytes' ? '' : ` ${p.unit}`}/s`;
+  const eta =
+    rate === null
+      ? 'ETA --:--'
+      : p.done >= p.total
+        ? `${elapsed} elapsed`
+        : `ETA ${formatDuration((p.total - p.done) / rate)}`;
+  const head = `${p.name} ${pct}%`;
+  const tail = `${formatAmount(p.done, p.unit)}/${formatAmount(p.total, p.unit)}${unitSuffix(p.unit)}${rateText} ${eta}`;
+  // Sized for the widest line of the phase (done as long as total, a rate, an ETA), so it stays put.
+  const widest = `${p.name} 100%`.length + 2 * formatAmount(p.total, p.unit).length + unitSuffix(p.unit).length + 32;
+  const width = Math.min(20, columns - widest);
+  if (width < 5) return `${head} ${tail}`;
+  const filled = Math.round(fraction * width);
+  return `${head} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${tail}`;
+}
+
+function phaseRecord(p: Phase, now: number): Record<string, unknown> {
+  const rate = rateOf(p, now);
   return {
+    phase: p.name,
+    ...(p.counted
+      ? {
+          done: p.done,
+          total: p.total,
+          unit: p.unit,
+          pct: p.total > 0 ? Math.floor(Math.min(1, p.done / p.total) * 100) : null,
+          ...(rate === null
+            ? {}
+            : { ratePerSec: Math.round(rate), etaSec: rate > 0 ? Math.round((p.total - p.done) / rate) : null }),
+        }
+      : {}),
+    elapsedMs: Math.round(now - p.startedAt),
+  };
+}
+
+/**
+ * The one progress renderer of every long job. On a terminal: one line redrawn in place (cleared
+ * first, `\r` + erase-line), with the phase, a bar, done/total (bytes in KiB/MiB/GiB), rate and
+ * ETA; a phase of unknown length shows its elapsed time. Without a terminal: a JSON log line when
+ * a phase starts and then at most every `logEveryMs` (10 s) while it moves, so cron and container
+ * logs show that long work is moving without flooding. `finish()` logs one final record with every
+ * phase's real figures and time.
+ */
+export function createProgress(options: ProgressOptions): ProgressRenderer {
+  const every = options.logEveryMs ?? 10_000;
+  const drawEvery = options.drawEveryMs ?? 100;
+  const now = options.now ?? (() => performance.now());
+  const phases: Phase[] = [];
+  let current: Phase | null = null;
+  let lastLog = Number.NEGATIVE_INFINITY;
+  let lastDraw = Number.NEGATIVE_INFINITY;
+  let drawn = false;
+  let finished = false;
+
+  const columns = () => (options.stderr as { columns?: number }).columns || 80;
+  const line = () =>
+    current ? `${options.label}: ${describePhase(current, now(), columns() - options.label.length - 2)}` : '';
+  const draw = (force: boolean) => {
+    if (!options.tty || !current || finished) return;
+    const t = now();
+    if (!force && t - lastDraw < drawEvery) return;
+    lastDraw = t;
+    const text = line();
+    const room = columns() - 1;
+    options.stderr.write(`${ERASE_LINE}${text.length > room ? `${text.slice(0, room - 1)}…` : text}`);
+    drawn = true;
+  };
+  const log = (message: string) => {
+    if (options.tty || !current) return;
+    lastLog = now();
+    options.logger.info({ progress: phaseRecord(current, lastLog) }, `${options.label}: ${message}`);
+  };
+  const start = (name: string, unit: string, total: number, counted: boolean) => {
+    current = { name, unit, total, done: 0, startedAt: now(), counted };
+    phases.push(current);
+    lastLog = Number.NEGATIVE_INFINITY;
+  };
+
+  const renderer: ProgressRenderer = {
+    phase(name) {
+      start(name, 'items', 0, false);
+      draw(true);
+      log(`${name} started`);
+    },
     update(done, total, unit = 'items') {
-      last = { done, total, unit };
-      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
-      if (options.tty) {
-        const width = 30;
-        const filled = Math.round((pct / 100) * width);
-        options.stderr.write(
-          `\r${options.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${done}/${total} ${unit}`,
-        );
-        drawn = true;
-        return;
+      const p = current as Phase | null;
+      if (p && !p.counted) {
+        // The phase named by phase() gets its first figures: it keeps its name and start time.
+        p.unit = unit;
+        p.total = total;
+        p.counted = true;
+      } else if (!p || p.unit !== unit) {
+        start(unit, unit, total, true);
+      } else {
+        p.total = total;
       }
-      const now = Date.now();
-      if (now - lastLog >= every) {
-        lastLog = now;
-        options.logger.info({ progress: { done, total, unit, pct } }, `${options.label}: ${pct}%`);
+      const c = current as unknown as Phase;
+      c.done = done;
+      draw(done >= total);
+      if (!options.tty && now() - lastLog >= every) {
+        const pct = total > 0 ? Math.floor(Math.min(1, done / total) * 100) : 0;
+        log(`${c.name} ${pct}% (${formatAmount(done, unit)}/${formatAmount(total, unit)}${unitSuffix(unit)})`);
       }
     },
-    finish() {
-      if (drawn) options.stderr.write('\n');
+    clear() {
+      if (drawn) options.stderr.write(ERASE_LINE);
       drawn = false;
-      if (last && !options.tty) {
-        options.logger.info({ progress: { ...last, pct: 100 } }, `${options.label}: done`);
+    },
+    redraw() {
+      draw(true);
+    },
+    finish() {
+      if (finished) return;
+      renderer.clear();
+      finished = true;
+      if (phases.length === 0) return;
+      const t = now();
+      const records = phases.map((p, i) => phaseRecord(p, (phases[i + 1]?.startedAt ?? t) as number));
+      const text = phases
+        .map((p, i) => {
+          const end = (phases[i + 1]?.startedAt ?? t) as number;
+          const seconds = ((end - p.startedAt) / 1000).toFixed(1);
+          return p.counted && p.total > 0
+            ? `${p.name} ${formatAmount(p.done, p.unit)}/${formatAmount(p.total, p.unit)}${unitSuffix(p.unit)} in ${seconds} s`
+            : `${p.name} ${seconds} s`;
+        })
+        .join(', ');
+      const message = `${options.label}: finished: ${text}`;
+      // A person at a terminal reads the sentence; log collectors get the figures too.
+      if (options.tty) options.logger.info(message);
+      else {
+        const elapsedMs = Math.round(t - (phases[0] as Phase).startedAt);
+        options.logger.info({ progress: { phases: records, elapsedMs } }, message);
       }
     },
   };
+  return renderer;
+}
+
+/**
+ * A stream for the logger on a terminal: each log line first clears the progress bar, then the
+ * bar is drawn again below it, so log lines and the bar never share a line.
+ */
+export function aboveProgress(stderr: Writable, progress: () => ProgressRenderer | null): Writable {
+  return new Writable({
+    write(chunk, _encoding, callback) {
+      const p = progress();
+      p?.clear();
+      stderr.write(chunk);
+      p?.redraw();
+      callback();
+    },
+  });
 }

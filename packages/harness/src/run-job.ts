@@ -9,6 +9,7 @@ import {
   type LogLevel,
   loadConfig,
   NotADatabaseError,
+  StoppedError,
 } from '@ora/core';
 import type { AnyJob, JobOutcome, JobResult } from './define-job.js';
 import { parseEventJson, resolveEvent } from './event.js';
@@ -16,7 +17,7 @@ import type { Io } from './io.js';
 import { createLogger, type Logger, loadPrettyLogs } from './logger.js';
 import { buildRegistry, previousLastSuccess, pushMetrics, runLabels, writeFileAtomic } from './metrics-file.js';
 import { ping, redactUrl } from './ping.js';
-import { createProgress } from './progress.js';
+import { aboveProgress, createProgress, type ProgressRenderer } from './progress.js';
 
 /** Options every job takes, whatever its event: output, logging, monitoring. */
 export interface RunOptions {
@@ -57,9 +58,12 @@ export async function runJob(request: RunRequest): Promise<number> {
   const startedAt = new Date();
   const started = performance.now();
   if (io.stderrIsTTY) await loadPrettyLogs();
+  // On a terminal, log lines go above the progress bar: each one clears it and it is redrawn.
+  let progress: ProgressRenderer | null = null;
+  const logDestination = io.stderrIsTTY ? aboveProgress(io.stderr, () => progress) : io.stderr;
   let logger: Logger = createLogger({
     level: options.verbose ? 'debug' : (options.logLevel ?? 'info'),
-    destination: io.stderr,
+    destination: logDestination,
     pretty: io.stderrIsTTY,
     bindings: { job: job.name },
   });
@@ -78,7 +82,7 @@ export async function runJob(request: RunRequest): Promise<number> {
     if (!options.verbose && options.logLevel === undefined && config.logLevel !== 'info') {
       logger = createLogger({
         level: config.logLevel,
-        destination: io.stderr,
+        destination: logDestination,
         pretty: io.stderrIsTTY,
         bindings: { job: job.name },
       });
@@ -91,16 +95,25 @@ export async function runJob(request: RunRequest): Promise<number> {
     database = typeof event.db === 'string' ? event.db : null;
     logger.debug({ event: redactEvent(event) }, 'starting');
     if (pingUrl) await ping(pingUrl, 'start', logger);
-    const progress = createProgress({ logger, stderr: io.stderr, tty: io.stderrIsTTY, label: job.name });
+    const bar = createProgress({
+      logger,
+      stderr: io.stderr,
+      tty: io.stderrIsTTY,
+      label: job.name,
+      logEveryMs: config.progressEveryMs,
+    });
+    progress = bar;
     const lockOn = job.heavy ? (job.lockTarget ? job.lockTarget(event) : database) : null;
     const lock = lockOn ? takeJobLock(lockOn, job.name, config.lockWaitMs, logger, job.acceptsDamaged === true) : null;
+    const stop = stopOnSignals(logger, io);
     let outcome: JobOutcome;
     try {
-      outcome = await job.run(event, { config, logger, progress });
+      outcome = await job.run(event, { config, logger, progress: bar, signal: stop.signal });
     } finally {
+      stop.dispose();
+      bar.finish();
       lock?.release();
     }
-    progress.finish();
     result = finish(job, outcome, startedAt, started, database);
     exitCode = exitCodeFor(result.status);
     const level = result.status === 'failed' ? 'error' : result.status === 'warn' ? 'warn' : 'info';
@@ -164,6 +177,38 @@ export async function runJob(request: RunRequest): Promise<number> {
     );
   }
   return exitCode;
+}
+
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * SIGTERM (Kubernetes, docker stop) and SIGINT (Ctrl-C) during a run abort the job's signal: the
+ * job stops at its next safe point (between batches, phases or steps), its `finally` blocks remove
+ * temps and the harness releases the job lock, and the run exits 3 with code STOPPED. A second
+ * signal exits at once (the operating system drops the job lock and SQLite rolls back whatever
+ * transaction was open, as after a crash).
+ */
+function stopOnSignals(logger: Logger, io: Io): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const listener = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      logger.error({ signal, code: 'STOPPED', exitCode: EXIT.environment }, `second ${signal}: exiting now`);
+      process.exit(EXIT.environment);
+    }
+    logger.warn({ signal }, `${signal} received: stopping at the next safe point (again to exit at once)`);
+    controller.abort(
+      new StoppedError(`stopped by ${signal} at a safe point: nothing partial was published; run the job again`),
+    );
+  };
+  // Only a real process run listens (tests that run the CLI in-process pass their own Io).
+  const listening = io.handleSignals === true;
+  if (listening) for (const s of STOP_SIGNALS) process.on(s, listener);
+  return {
+    signal: controller.signal,
+    dispose() {
+      if (listening) for (const s of STOP_SIGNALS) process.off(s, listener);
+    },
+  };
 }
 
 function finish(

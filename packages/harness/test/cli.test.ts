@@ -90,8 +90,13 @@ describe('runProgram', () => {
 
   it.each([
     [['echo', '--bogus'], "invalid command line: unknown flag --bogus; see 'ora-db echo --help'"],
-    [['nope'], "invalid command line: unknown command or argument 'nope'; see 'ora-db --help'"],
-    [[], "invalid command line: name a command; run 'ora-db --help' to list them; see 'ora-db --help'"],
+    [['nope'], "invalid command line: unknown command 'nope'; see 'ora-db --help'"],
+    [['ecko', '--db', 'x'], "invalid command line: unknown command 'ecko' (did you mean 'echo'?); see 'ora-db --help'"],
+    [
+      ['echo', '--cont', '2'],
+      "invalid command line: unknown flag --cont (did you mean --count?); see 'ora-db echo --help'",
+    ],
+    [[], "invalid command line: name a command; see 'ora-db --help'"],
     [['echo', '--count', '11'], 'invalid input: --count="11": expected a whole number from 1 to 10'],
     [['echo', '--count', ''], 'invalid input: --count="": expected a whole number from 1 to 10'],
     [

@@ -3,7 +3,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { fsyncDir, fsyncFile, realDir, refuseSymlink, removeDeadTemps } from '../backup/files.js';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
-import { IoError, isOraError } from '../errors/errors.js';
+import { fileSizeOrZero } from '../connection/file-checks.js';
+import { IoError, isOraError, throwIfStopped } from '../errors/errors.js';
 import { migrate } from '../schema/migrate.js';
 import { ARCHIVABLE, type ArchivableTable } from './archivable.js';
 
@@ -21,6 +22,8 @@ export interface ArchiveOptions {
   dryRun: boolean;
   busyTimeoutMs: number;
   onBatch?: (moved: number, total: number) => void;
+  /** Aborted: the run stops between two batches (each batch is complete in both databases). */
+  signal?: AbortSignal;
   /** Called with each batch's rows after they are safely in the archive (for --export). */
   onRows?: (year: string, table: string, rows: unknown[][]) => void;
 }
@@ -34,6 +37,8 @@ export interface ArchiveReport {
   eligible: Record<string, number>;
   batches: number;
   longestLockMs: number;
+  /** Batches whose live write lock lasted longer than `maxLockMs`, and the longest of them. */
+  lockOverruns: { count: number; longestMs: number; maxLockMs: number };
   archives: string[];
   copyOnly: boolean;
   dryRun: boolean;
@@ -112,7 +117,7 @@ function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
  * A run killed at any instant therefore loses nothing and duplicates nothing, and a rerun
  * finishes the job. The batch size adapts so each live write lock stays under `maxLockMs`.
  */
-export function archiveRows(live: OraDatabase, options: ArchiveOptions): ArchiveReport {
+export async function archiveRows(live: OraDatabase, options: ArchiveOptions): Promise<ArchiveReport> {
   const spec: ArchivableTable = ARCHIVABLE[options.table];
   const report: ArchiveReport = {
     table: spec.table,
@@ -121,6 +126,7 @@ export function archiveRows(live: OraDatabase, options: ArchiveOptions): Archive
     eligible: Object.fromEntries([spec.table, ...spec.children.map((c) => c.table)].map((t) => [t, 0])),
     batches: 0,
     longestLockMs: 0,
+    lockOverruns: { count: 0, longestMs: 0, maxLockMs: options.maxLockMs },
     archives: [],
     copyOnly: options.copyOnly,
     dryRun: options.dryRun,
@@ -148,169 +154,199 @@ export function archiveRows(live: OraDatabase, options: ArchiveOptions): Archive
   const total = report.eligible[spec.table] ?? 0;
   let done = 0;
   let batchSize = options.batchSize;
-  for (const { year } of eligibleByYear) {
-    const archivePath = archivePathFor(live.path, year, options.archiveDir);
-    const archive = openArchive(archivePath, options.busyTimeoutMs);
-    report.archives.push(archivePath);
-    try {
-      // Attached for reading only (better-sqlite3's SQLite has no URI filenames for mode=ro).
-      archive.handle.prepare('ATTACH ? AS live').run(resolve(live.path));
-      h.prepare('ATTACH ? AS arch').run(archivePath);
+  // This connection's automatic checkpoint would run inside COMMIT, after the write lock is
+  // released but inside the time measured as held: it is run between batches instead (PASSIVE:
+  // it never waits for or blocks anyone), so each measured lock is the write transaction alone.
+  const autoCheckpoint = Number(h.pragma('wal_autocheckpoint', { simple: true }));
+  h.pragma('wal_autocheckpoint = 0');
+  const checkpointBytes = Math.max(1, autoCheckpoint) * Number(h.pragma('page_size', { simple: true }));
+  try {
+    for (const { year } of eligibleByYear) {
+      const archivePath = archivePathFor(live.path, year, options.archiveDir);
+      const archive = openArchive(archivePath, options.busyTimeoutMs);
+      report.archives.push(archivePath);
       try {
-        // Statements prepared once per archive (not once per batch).
-        const liveStatements = new Map<string, Database.Statement>();
-        const archiveStatements = new Map<string, Database.Statement>();
-        const prepareLive = (sql: string) => memo(liveStatements, sql, () => h.prepare(sql));
-        const prepareArchive = (sql: string) => memo(archiveStatements, sql, () => archive.handle.prepare(sql));
-        const yearEnd = `${Number(year) + 1}-01-01`;
-        const upper = yearEnd < options.cutoff ? yearEnd : options.cutoff;
-        // Keyset pagination by (date, id): copy-only runs keep the rows, so batches must move on.
-        const nextBatch = h.prepare(
-          `SELECT id, ${q(spec.dateColumn)} AS d FROM main.${q(spec.table)}
+        // Attached for reading only (better-sqlite3's SQLite has no URI filenames for mode=ro).
+        archive.handle.prepare('ATTACH ? AS live').run(resolve(live.path));
+        h.prepare('ATTACH ? AS arch').run(archivePath);
+        try {
+          // Statements prepared once per archive (not once per batch).
+          const liveStatements = new Map<string, Database.Statement>();
+          const archiveStatements = new Map<string, Database.Statement>();
+          const prepareLive = (sql: string) => memo(liveStatements, sql, () => h.prepare(sql));
+          const prepareArchive = (sql: string) => memo(archiveStatements, sql, () => archive.handle.prepare(sql));
+          const yearEnd = `${Number(year) + 1}-01-01`;
+          const upper = yearEnd < options.cutoff ? yearEnd : options.cutoff;
+          // Keyset pagination by (date, id): copy-only runs keep the rows, so batches must move on.
+          const nextBatch = h.prepare(
+            `SELECT id, ${q(spec.dateColumn)} AS d FROM main.${q(spec.table)}
             WHERE (${q(spec.dateColumn)} > ? OR (${q(spec.dateColumn)} = ? AND id > ?)) AND ${q(spec.dateColumn)} < ?
             ORDER BY ${q(spec.dateColumn)}, id LIMIT ?`,
-        );
-        let lastDate = year; // sorts before every date of the year
-        let lastId = Number.MIN_SAFE_INTEGER;
-        for (;;) {
-          const rows = nextBatch.all(lastDate, lastDate, lastId, upper, batchSize) as { id: number; d: string }[];
-          if (rows.length === 0) break;
-          const ids = rows.map((r) => r.id);
-          lastDate = rows[rows.length - 1]?.d as string;
-          lastId = rows[rows.length - 1]?.id as number;
-          const idList = JSON.stringify(ids);
-          // 1. Copy into the archive (reads the live database without locking it).
-          // A deferred transaction: it takes the archive's write lock at its first insert, and only
-          // a read lock on the live database it reads from.
-          // Rows inserted by the last copy, per table (ON CONFLICT DO NOTHING skips rows already there).
-          let copied: Record<string, number> = {};
-          // The live database's data_version just before the last copy: unchanged under the write
-          // lock means no other connection committed since, so the copy read the rows as they are.
-          let versionBeforeCopy = -1;
-          const copy = () => {
-            versionBeforeCopy = Number(h.pragma('data_version', { simple: true }));
-            copied = archive.run(() =>
-              archive.handle.transaction(() => {
-                const counts: Record<string, number> = {};
-                counts[spec.table] = prepareArchive(
-                  `INSERT INTO main.${q(spec.table)} (${parentCols})
+          );
+          let lastDate = year; // sorts before every date of the year
+          let lastId = Number.MIN_SAFE_INTEGER;
+          for (;;) {
+            // Between batches: the event loop runs (a stop signal is seen), then the safe point.
+            await new Promise<void>((r) => setImmediate(r));
+            throwIfStopped(options.signal);
+            const rows = nextBatch.all(lastDate, lastDate, lastId, upper, batchSize) as { id: number; d: string }[];
+            if (rows.length === 0) break;
+            const ids = rows.map((r) => r.id);
+            lastDate = rows[rows.length - 1]?.d as string;
+            lastId = rows[rows.length - 1]?.id as number;
+            const idList = JSON.stringify(ids);
+            // 1. Copy into the archive (reads the live database without locking it).
+            // A deferred transaction: it takes the archive's write lock at its first insert, and only
+            // a read lock on the live database it reads from.
+            // Rows inserted by the last copy, per table (ON CONFLICT DO NOTHING skips rows already there).
+            let copied: Record<string, number> = {};
+            // The live database's data_version just before the last copy: unchanged under the write
+            // lock means no other connection committed since, so the copy read the rows as they are.
+            let versionBeforeCopy = -1;
+            const copy = () => {
+              versionBeforeCopy = Number(h.pragma('data_version', { simple: true }));
+              copied = archive.run(() =>
+                archive.handle.transaction(() => {
+                  const counts: Record<string, number> = {};
+                  counts[spec.table] = prepareArchive(
+                    `INSERT INTO main.${q(spec.table)} (${parentCols})
                    SELECT ${parentCols} FROM live.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))
                    ON CONFLICT DO NOTHING`,
-                ).run(idList).changes;
-                for (const c of spec.children) {
-                  const cols = c.columns.map(q).join(', ');
-                  counts[c.table] = prepareArchive(
-                    `INSERT INTO main.${q(c.table)} (${cols})
+                  ).run(idList).changes;
+                  for (const c of spec.children) {
+                    const cols = c.columns.map(q).join(', ');
+                    counts[c.table] = prepareArchive(
+                      `INSERT INTO main.${q(c.table)} (${cols})
                      SELECT ${cols} FROM live.${q(c.table)} WHERE ${q(c.childKey)} IN
                        (SELECT ${q(c.parentKey)} FROM live.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))
                      ON CONFLICT DO NOTHING`,
-                  ).run(idList).changes;
-                }
-                return counts;
-              })(),
-            );
-          };
-          copy();
-          if (options.copyOnly) {
-            done += ids.length;
-            report.batches++;
-            report.moved[spec.table] = (report.moved[spec.table] ?? 0) + ids.length;
-            options.onBatch?.(done, total);
-            continue;
-          }
-          // 2. Verify against the archive and delete, under one short write lock.
-          let attempt = 0;
-          let checkContent = false;
-          for (;;) {
-            const started = performance.now();
-            let outcome: { missing: number; counts: Record<string, number> | null };
-            try {
-              outcome = live.transaction(() => {
-                // The row-by-row content check can be skipped only when nothing could differ: no
-                // other connection committed since the copy read the batch, and the copy inserted
-                // every row of it (none was skipped as already there, possibly different).
-                const unchanged =
-                  !checkContent &&
-                  Number(h.pragma('data_version', { simple: true })) === versionBeforeCopy &&
-                  copied[spec.table] === ids.length;
-                if (!unchanged) {
-                  const missing = missingFromArchive(h, spec, idList);
-                  if (missing > 0) return { missing, counts: null };
-                }
-                const counts: Record<string, number> = {};
-                for (const c of spec.children) {
-                  counts[c.table] = prepareLive(
-                    `DELETE FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
-                       (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
-                  ).run(idList).changes;
-                }
-                counts[spec.table] = prepareLive(
-                  `DELETE FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`,
-                ).run(idList).changes;
-                // Without the content check, what is deleted must be exactly what was inserted.
-                if (unchanged && Object.entries(counts).some(([t, n]) => copied[t] !== n)) throw new RecheckContent();
-                return { missing: 0, counts };
-              });
-            } catch (error) {
-              if (!(error instanceof RecheckContent)) throw error;
-              // Rolled back: nothing was deleted. Do it again with the row-by-row check.
-              checkContent = true;
+                    ).run(idList).changes;
+                  }
+                  return counts;
+                })(),
+              );
+            };
+            copy();
+            if (options.copyOnly) {
+              done += ids.length;
+              report.batches++;
+              report.moved[spec.table] = (report.moved[spec.table] ?? 0) + ids.length;
+              options.onBatch?.(done, total);
               continue;
             }
-            const held = performance.now() - started;
-            report.longestLockMs = Math.max(report.longestLockMs, Math.round(held * 100) / 100);
-            if (outcome.counts) {
-              for (const [t, n] of Object.entries(outcome.counts)) report.moved[t] = (report.moved[t] ?? 0) + n;
-              if (options.onRows) {
-                // Rows are read back from the archive: what is exported is what was kept.
-                options.onRows(
-                  year,
-                  spec.table,
-                  archive.handle
-                    .prepare(
-                      `SELECT ${parentCols} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`,
-                    )
-                    .raw()
-                    .all(idList) as unknown[][],
-                );
-                for (const c of spec.children) {
+            // 2. Verify against the archive and delete, under one short write lock.
+            let attempt = 0;
+            let checkContent = false;
+            for (;;) {
+              const started = performance.now();
+              let outcome: { missing: number; counts: Record<string, number> | null };
+              try {
+                outcome = live.transaction(() => {
+                  // The row-by-row content check can be skipped only when nothing could differ: no
+                  // other connection committed since the copy read the batch, and the copy inserted
+                  // every row of it (none was skipped as already there, possibly different).
+                  const unchanged =
+                    !checkContent &&
+                    Number(h.pragma('data_version', { simple: true })) === versionBeforeCopy &&
+                    copied[spec.table] === ids.length;
+                  if (!unchanged) {
+                    const missing = missingFromArchive(h, spec, idList);
+                    if (missing > 0) return { missing, counts: null };
+                  }
+                  const counts: Record<string, number> = {};
+                  for (const c of spec.children) {
+                    counts[c.table] = prepareLive(
+                      `DELETE FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
+                       (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
+                    ).run(idList).changes;
+                  }
+                  counts[spec.table] = prepareLive(
+                    `DELETE FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`,
+                  ).run(idList).changes;
+                  // Without the content check, what is deleted must be exactly what was inserted.
+                  if (unchanged && Object.entries(counts).some(([t, n]) => copied[t] !== n)) throw new RecheckContent();
+                  return { missing: 0, counts };
+                });
+              } catch (error) {
+                if (!(error instanceof RecheckContent)) throw error;
+                // Rolled back: nothing was deleted. Do it again with the row-by-row check.
+                checkContent = true;
+                continue;
+              }
+              const held = performance.now() - started;
+              const heldMs = Math.round(held * 100) / 100;
+              report.longestLockMs = Math.max(report.longestLockMs, heldMs);
+              if (held > options.maxLockMs) {
+                report.lockOverruns.count++;
+                report.lockOverruns.longestMs = Math.max(report.lockOverruns.longestMs, heldMs);
+              }
+              if (outcome.counts) {
+                for (const [t, n] of Object.entries(outcome.counts)) report.moved[t] = (report.moved[t] ?? 0) + n;
+                if (options.onRows) {
+                  // Rows are read back from the archive: what is exported is what was kept.
                   options.onRows(
                     year,
-                    c.table,
+                    spec.table,
                     archive.handle
                       .prepare(
-                        `SELECT ${c.columns.map(q).join(', ')} FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
-                           (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
+                        `SELECT ${parentCols} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`,
                       )
                       .raw()
                       .all(idList) as unknown[][],
                   );
+                  for (const c of spec.children) {
+                    options.onRows(
+                      year,
+                      c.table,
+                      archive.handle
+                        .prepare(
+                          `SELECT ${c.columns.map(q).join(', ')} FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
+                           (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
+                        )
+                        .raw()
+                        .all(idList) as unknown[][],
+                    );
+                  }
                 }
+                batchSize = nextBatchSize(batchSize, ids.length, held, options.maxLockMs);
+                break;
               }
-              // Keep each write lock well under the bound: halve when close, grow when far.
-              if (held > options.maxLockMs / 2) batchSize = Math.max(1, Math.floor(batchSize / 2));
-              else if (held < options.maxLockMs / 8) batchSize = Math.min(10_000, batchSize * 2);
-              break;
+              // A writer changed the batch after the copy: copy again, then retry the check.
+              checkContent = true;
+              if (++attempt > 5)
+                throw new IoError(`rows of ${spec.table} keep changing during archiving; retry later`, 'IO_ERROR');
+              copy();
             }
-            // A writer changed the batch after the copy: copy again, then retry the check.
-            checkContent = true;
-            if (++attempt > 5)
-              throw new IoError(`rows of ${spec.table} keep changing during archiving; retry later`, 'IO_ERROR');
-            copy();
+            done += ids.length;
+            report.batches++;
+            // What the automatic checkpoint would do (at 1000 pages of WAL), outside the lock.
+            if (fileSizeOrZero(`${live.path}-wal`) > checkpointBytes) h.pragma('wal_checkpoint(PASSIVE)');
+            options.onBatch?.(done, total);
           }
-          done += ids.length;
-          report.batches++;
-          options.onBatch?.(done, total);
+        } finally {
+          h.exec('DETACH arch');
+          archive.handle.exec('DETACH live');
         }
       } finally {
-        h.exec('DETACH arch');
-        archive.handle.exec('DETACH live');
+        archive.close();
       }
-    } finally {
-      archive.close();
     }
+  } finally {
+    h.pragma(`wal_autocheckpoint = ${autoCheckpoint}`);
   }
   return report;
+}
+
+/**
+ * The next batch's size from this one's measured lock time per row: aim at a third of the bound
+ * (room for a busy machine's jitter), grow at most twice per batch, and after an overrun shrink
+ * at once to the measured size and to at most a quarter of this batch.
+ */
+export function nextBatchSize(size: number, rows: number, heldMs: number, maxLockMs: number): number {
+  const perRow = Math.max(heldMs, 0.01) / Math.max(1, rows);
+  const fit = Math.floor(maxLockMs / 3 / perRow);
+  const next = heldMs > maxLockMs ? Math.min(fit, Math.floor(size / 4)) : Math.min(fit, size * 2);
+  return Math.max(1, Math.min(10_000, next));
 }
 
 /** Thrown inside the delete transaction to roll it back and redo it with the content check. */

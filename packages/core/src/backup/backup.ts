@@ -3,8 +3,9 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { OraDatabase } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
-import { DatabaseCorruptError } from '../errors/errors.js';
+import { DatabaseCorruptError, throwIfStopped } from '../errors/errors.js';
 import { quoteIdentifier, userTables } from '../metrics/table-stats.js';
+import type { ProgressSink } from '../progress.js';
 import { integrityCheckInWorker } from '../stats/integrity-worker.js';
 import { VERSION } from '../version.js';
 import { type Compression, type CompressResult, gzipFileParallel, hashArtifact, zstdFile } from './compress.js';
@@ -21,7 +22,9 @@ export interface BackupOptions {
   compressionLevel: number;
   threads?: number;
   maxProblems: number;
-  onProgress?: (phase: string, done: number, total: number) => void;
+  progress?: ProgressSink;
+  /** Aborted: the backup stops at its next safe point, removes its temps and publishes nothing. */
+  signal?: AbortSignal;
 }
 
 export interface BackupReport {
@@ -77,10 +80,12 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
   const id = newBackupId(createdAt);
   const snapshotPath = join(dir, `.tmp-${id}.db`);
   const artifactTemp = join(dir, `.tmp-${artifactFile(id, options.compression)}`);
-  const progress = options.onProgress ?? (() => {});
+  const progress = options.progress;
+  const signal = options.signal;
   try {
     const t0 = performance.now();
-    progress('snapshot', 0, 1);
+    throwIfStopped(signal);
+    progress?.phase?.('snapshot');
     try {
       await snapshotDatabase(db, snapshotPath, options.method);
     } catch (error) {
@@ -90,24 +95,30 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
 
     // integrity_check (worker thread) and compression (main thread) read the snapshot at once.
     const t1 = performance.now();
+    throwIfStopped(signal);
     const snapshotBytes = statSync(snapshotPath).size;
-    progress('integrity_check + compress', 0, snapshotBytes);
-    const integrityRun = integrityCheckInWorker(snapshotPath, options.maxProblems);
+    progress?.phase?.('check+compress');
+    progress?.update(0, snapshotBytes, 'bytes');
+    const integrityRun = integrityCheckInWorker(snapshotPath, options.maxProblems, signal);
+    integrityRun.catch(() => undefined); // awaited below; a stop must not leave it unhandled
     let compressed: CompressResult;
     try {
       compressed =
         options.compression === 'zstd'
           ? await zstdFile(snapshotPath, artifactTemp, {
               level: options.compressionLevel,
-              onProgress: (done) => progress('compress', done, snapshotBytes),
+              onProgress: (done) => progress?.update(done, snapshotBytes, 'bytes'),
+              signal,
             })
           : await gzipFileParallel(snapshotPath, artifactTemp, {
               level: options.compressionLevel,
               ...(options.threads ? { threads: options.threads } : {}),
-              onProgress: (done) => progress('compress', done, snapshotBytes),
+              onProgress: (done) => progress?.update(done, snapshotBytes, 'bytes'),
+              signal,
             });
     } catch (error) {
-      await integrityRun.catch(() => undefined);
+      if (!signal?.aborted) await integrityRun.catch(() => undefined);
+      throwIfStopped(signal);
       throw ioErrorIfFs(error, `writing the artifact ${artifactTemp}`);
     }
     const compressMs = Math.round(performance.now() - t1);
@@ -115,8 +126,9 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
     // Round trip while the integrity check may still run: the artifact must read back to the
     // same SHA-256 and decompress (each format checks its own content checksums) to the
     // snapshot's length.
+    throwIfStopped(signal);
     const t3 = performance.now();
-    progress('verify', 0, 1);
+    progress?.phase?.('verify');
     const roundTripRun = hashArtifact(artifactTemp, options.compression).then(
       (value) => ({ value, ms: Math.round(performance.now() - t3) }),
       (error: unknown) => ({ error }),
@@ -178,11 +190,14 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
       integrity: { ok: true, mode: 'full', durationMs: integrity.durationMs },
       lastVerification: null,
     };
+    // The last safe point: once publication starts it completes (artifact, then manifest).
+    throwIfStopped(signal);
     await options.store.publish(artifactTemp, manifest);
     const artifactPath = `${options.store.location.replace(/\/$/, '')}/${artifactFile(id)}`;
     return { manifest, artifactPath, snapshotMs, integrityMs, compressMs, verifyMs, removedTemps };
   } catch (error) {
     removeQuietly(artifactTemp);
+    throwIfStopped(signal);
     throw error;
   } finally {
     removeQuietly(snapshotPath);

@@ -34,6 +34,8 @@ export interface CompressOptions {
   chunkBytes?: number;
   threads?: number;
   onProgress?: (doneBytes: number) => void;
+  /** Aborted: compression stops at the next chunk and rejects (the caller removes the output). */
+  signal?: AbortSignal;
 }
 
 /** Compresses `src` into `dest` (created exclusively, 0600, fsynced). */
@@ -84,6 +86,10 @@ export async function gzipFileParallel(
       };
       const feed = (worker: Worker) => {
         if (eof || failure) return;
+        if (options.signal?.aborted) {
+          fail(new Error('stopped'));
+          return;
+        }
         const chunk = Buffer.allocUnsafe(chunkBytes);
         let n: number;
         try {
@@ -139,7 +145,7 @@ export type Compression = 'zstd' | 'gzip';
 export async function zstdFile(
   src: string,
   dest: string,
-  options: { level?: number; onProgress?: (doneBytes: number) => void } = {},
+  options: Pick<CompressOptions, 'level' | 'onProgress' | 'signal'> = {},
 ): Promise<CompressResult> {
   const { CompressStream } = await import('zstd-napi');
   const outHash = createHash('sha256');
@@ -147,7 +153,11 @@ export async function zstdFile(
   let outputBytes = 0;
   const outFd = openSync(dest, 'wx', 0o600);
   try {
-    const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
+    // An aborted signal destroys the input, which ends the loop below with an AbortError.
+    const input = createReadStream(src, {
+      highWaterMark: 1024 * 1024,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     input.on('data', (d) => {
       inputBytes += (d as Buffer).length;
       options.onProgress?.(inputBytes);
@@ -183,20 +193,32 @@ async function decodeArtifact(
   src: string,
   compression: Compression,
   sink: (chunk: Buffer) => void,
+  options: DecodeOptions = {},
 ): Promise<{ artifactSha256: string; outputBytes: number }> {
   const artifactHash = createHash('sha256');
   let outputBytes = 0;
   // The decoder first: a 'data' listener starts the file flowing, and no chunk may pass unpiped.
   const decode = await decoder(compression);
-  const input = createReadStream(src, { highWaterMark: 1024 * 1024 });
+  const input = createReadStream(src, {
+    highWaterMark: 1024 * 1024,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   input.on('data', (d) => artifactHash.update(d as Buffer));
   const decoded = input.pipe(decode);
   input.on('error', (e) => decoded.destroy(e));
   for await (const chunk of decoded) {
     sink(chunk as Buffer);
     outputBytes += (chunk as Buffer).length;
+    options.onProgress?.(outputBytes);
   }
   return { artifactSha256: artifactHash.digest('hex'), outputBytes };
+}
+
+export interface DecodeOptions {
+  /** Called with the decoded bytes so far. */
+  onProgress?: (doneBytes: number) => void;
+  /** Aborted: decoding stops and rejects. */
+  signal?: AbortSignal;
 }
 
 /** Decompresses an artifact into `dest` (created exclusively, 0600, fsynced). */
@@ -204,10 +226,11 @@ export async function decompressFile(
   src: string,
   dest: string,
   compression: Compression,
+  options: DecodeOptions = {},
 ): Promise<{ artifactSha256: string; outputBytes: number }> {
   const outFd = openSync(dest, 'wx', 0o600);
   try {
-    const result = await decodeArtifact(src, compression, (chunk) => writeSync(outFd, chunk));
+    const result = await decodeArtifact(src, compression, (chunk) => writeSync(outFd, chunk), options);
     fsyncSync(outFd);
     return result;
   } finally {

@@ -4,8 +4,15 @@ import Database from 'better-sqlite3';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
-import { BackupInvalidError, DatabaseLockedError, IoError, RestoreFailedError } from '../errors/errors.js';
+import {
+  BackupInvalidError,
+  DatabaseLockedError,
+  IoError,
+  RestoreFailedError,
+  throwIfStopped,
+} from '../errors/errors.js';
 import { quoteIdentifier } from '../metrics/table-stats.js';
+import type { ProgressSink } from '../progress.js';
 import { checkIntegrity } from '../stats/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
@@ -21,6 +28,9 @@ export interface RestoreOptions {
   toNewPath: boolean;
   busyTimeoutMs: number;
   maxProblems: number;
+  progress?: ProgressSink;
+  /** Aborted: the restore stops before it touches the live database (or, later, rolls back). */
+  signal?: AbortSignal;
 }
 
 export interface RestoreReport {
@@ -51,6 +61,7 @@ function timestamp(d = new Date()): string {
  * counts. Throws BACKUP_INVALID (exit 1) with the live database untouched.
  */
 async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<void> {
+  o.progress?.phase?.('fetch');
   const fetched = await o.store.fetchArtifact(o.manifest);
   if (!fetched) {
     throw new BackupInvalidError(
@@ -59,8 +70,13 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
   }
   let sums: Awaited<ReturnType<typeof decompressFile>>;
   try {
-    sums = await decompressFile(fetched.path, temp, o.manifest.artifact.compression);
+    o.progress?.phase?.('decompress');
+    sums = await decompressFile(fetched.path, temp, o.manifest.artifact.compression, {
+      onProgress: (done) => o.progress?.update(done, o.manifest.snapshot.bytes, 'bytes'),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   } catch (error) {
+    throwIfStopped(o.signal);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS') throw ioError(error, `writing ${temp}`);
     throw new BackupInvalidError(
@@ -75,6 +91,8 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
       `backup ${o.manifest.id} fails its SHA-256 check: the artifact was changed or damaged; nothing was restored — try an older backup`,
     );
   }
+  throwIfStopped(o.signal);
+  o.progress?.phase?.('integrity_check');
   const copy = openCopy(temp);
   try {
     const integrity = checkIntegrity(copy, { full: true, maxProblems: o.maxProblems });
@@ -215,6 +233,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   removeDeadTemps(dir, 'ora-restore');
   try {
     await prepareVerifiedCopy(o, temp);
+    throwIfStopped(o.signal);
     if (o.toNewPath) {
       try {
         renameSync(temp, target);
@@ -248,6 +267,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
       // ATTACH would create an empty file if the verified copy were gone: make sure it is there.
       if (!existsSync(temp))
         throw new IoError(`the verified copy ${temp} disappeared; nothing was restored`, 'IO_ERROR');
+      // The last safe point: from here on the restore is one write transaction on the live database.
+      throwIfStopped(o.signal);
+      o.progress?.phase?.('copy current content');
       live.run(() => db.prepare('ATTACH ? AS restored').run(temp));
       // Foreign keys are checked row by row otherwise; the verified copy is consistent as a whole.
       db.pragma('foreign_keys = OFF');
@@ -293,7 +315,9 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
           ? ioError(error, `writing ${preRestoreCopy}`)
           : translateSqliteError(error, preRestoreCopy, o.busyTimeoutMs);
       }
+      o.progress?.phase?.('replace content');
       live.run(() => replaceContent(db));
+      o.progress?.phase?.('check');
       const problem = matchesBackup(live, o.manifest, o.maxProblems);
       if (problem) {
         throw new RestoreFailedError(

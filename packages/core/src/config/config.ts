@@ -87,6 +87,12 @@ export const CONFIG_VARIABLES = {
     describe: `Log level of the JSON-lines log on stderr (${LOG_LEVELS.join(', ')})`,
     default: 'info',
   },
+  ORA_PROGRESS_EVERY_MS: {
+    key: 'progressEveryMs',
+    schema: integerField(100, 3_600_000, 'milliseconds').default(10_000),
+    describe: 'Without a terminal: least time between two progress log lines of a long job',
+    default: '10000',
+  },
   ORA_WAL_WARN_MB: {
     key: 'walWarnMb',
     schema: numberField(0, 1_000_000, 'MiB').default(64),

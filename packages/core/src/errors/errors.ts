@@ -158,6 +158,24 @@ export class LockHeldError extends OraError {
   readonly exitStatus = EXIT.environment;
 }
 
+/**
+ * The run was asked to stop (SIGTERM from Kubernetes or docker stop, SIGINT from Ctrl-C) and
+ * stopped at its next safe point, publishing nothing partial (exit 3: the environment ended the
+ * run; SPEC §3 has no code for signals, so not the shell's 128+n).
+ */
+export class StoppedError extends OraError {
+  readonly code = 'STOPPED';
+  readonly exitStatus = EXIT.environment;
+}
+
+/** Throws StoppedError when `signal` (the job context's) has been aborted: call at safe points. */
+export function throwIfStopped(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  throw signal.reason instanceof StoppedError
+    ? signal.reason
+    : new StoppedError('the run was asked to stop; it stopped at a safe point and published nothing partial');
+}
+
 export function isOraError(error: unknown): error is OraError {
   return error instanceof OraError;
 }

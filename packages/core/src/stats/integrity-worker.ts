@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { throwIfStopped } from '../errors/errors.js';
 import type { IntegrityResult } from './integrity.js';
 
 const require = createRequire(import.meta.url);
@@ -23,29 +24,66 @@ parentPort.postMessage({ rows, durationMs: Math.round(performance.now() - starte
 `;
 
 /**
+ * Runs `source` (CommonJS, eval'd) in a worker thread with `workerData` (plus `driver`, the path of
+ * better-sqlite3) and resolves with its first message. When `signal` aborts, it rejects at once
+ * with StoppedError and the worker is unref'd: a statement running in native code cannot be
+ * interrupted, so the process exits without waiting for it (SQLite rolls back an unfinished write
+ * transaction on the next open, as after a crash).
+ */
+export function runSqliteWorker<T>(
+  source: string,
+  workerData: Record<string, unknown>,
+  signal?: AbortSignal,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(source, {
+      eval: true,
+      workerData: { ...workerData, driver: require.resolve('better-sqlite3') },
+    });
+    const onAbort = () => {
+      worker.unref();
+      try {
+        throwIfStopped(signal);
+      } catch (error) {
+        reject(error);
+      }
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.once('message', (message: T) => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(message);
+      void worker.terminate();
+    });
+    worker.once('error', (error) => {
+      signal?.removeEventListener('abort', onAbort);
+      reject(error);
+    });
+  });
+}
+
+/**
  * Runs a full `integrity_check` of a database file (a snapshot, never the live database) in a
  * worker thread, so the main thread can compress the same file meanwhile: on a two-core machine
  * the two slowest steps of a backup overlap instead of adding up.
  */
-export function integrityCheckInWorker(path: string, maxProblems: number): Promise<IntegrityResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { path, max: maxProblems, driver: require.resolve('better-sqlite3') },
-    });
-    worker.once('message', ({ rows, durationMs }: { rows: string[]; durationMs: number }) => {
-      const ok = rows.length === 1 && rows[0] === 'ok';
-      resolve({
-        mode: 'full',
-        ok,
-        problems: ok ? [] : rows.slice(0, maxProblems),
-        truncated: !ok && rows.length > maxProblems,
-        durationMs,
-      });
-      void worker.terminate();
-    });
-    worker.once('error', reject);
-  });
+export async function integrityCheckInWorker(
+  path: string,
+  maxProblems: number,
+  signal?: AbortSignal,
+): Promise<IntegrityResult> {
+  const { rows, durationMs } = await runSqliteWorker<{ rows: string[]; durationMs: number }>(
+    WORKER_SOURCE,
+    { path, max: maxProblems },
+    signal,
+  );
+  const ok = rows.length === 1 && rows[0] === 'ok';
+  return {
+    mode: 'full',
+    ok,
+    problems: ok ? [] : rows.slice(0, maxProblems),
+    truncated: !ok && rows.length > maxProblems,
+    durationMs,
+  };
 }
 
 const CHECKS_SOURCE = `
@@ -75,16 +113,10 @@ parentPort.postMessage(results);
  * read-only connection to `path` in a worker thread; resolves with each statement's lines. An
  * error opening or running a statement is returned as that statement's single problem line.
  */
-export function integrityPragmasInWorker(path: string, statements: readonly string[]): Promise<string[][]> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(CHECKS_SOURCE, {
-      eval: true,
-      workerData: { path, statements, driver: require.resolve('better-sqlite3') },
-    });
-    worker.once('message', (results: string[][]) => {
-      resolve(results);
-      void worker.terminate();
-    });
-    worker.once('error', reject);
-  });
+export function integrityPragmasInWorker(
+  path: string,
+  statements: readonly string[],
+  signal?: AbortSignal,
+): Promise<string[][]> {
+  return runSqliteWorker<string[][]>(CHECKS_SOURCE, { path, statements }, signal);
 }

@@ -1,0 +1,79 @@
+import { mkdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { inTerminal, useBigDatabase, withoutTerminal } from './long-jobs.js';
+
+// One database of ~70 MiB for every long job: long enough that each is seen mid-run.
+const big = useBigDatabase('ora-terminal-', 64);
+
+/** A fresh copy of the source database, and a directory for its backups. */
+function fresh(): { db: string; backups: string } {
+  const db = big.fresh();
+  const backups = `${db}.backups`;
+  mkdirSync(backups);
+  return { db, backups };
+}
+
+const JOBS: [string, (f: { db: string; backups: string }) => string[], (f: { db: string; backups: string }) => void][] =
+  [
+    ['backup', (f) => ['backup', '--db', f.db, '--backup-dir', f.backups], () => {}],
+    [
+      'restore',
+      (f) => ['restore', 'latest', '--db', f.db, '--backup-dir', f.backups, '--to', `${f.db}.restored`],
+      (f) => {
+        const r = withoutTerminal(['backup', '--db', f.db, '--backup-dir', f.backups]);
+        expect(r.code).toBe(0);
+      },
+    ],
+    ['weekly-vacuum', (f) => ['weekly-vacuum', '--db', f.db, '--force'], () => {}],
+    ['archive', (f) => ['archive', '--db', f.db, '--before', '2026-03-01'], () => {}],
+  ];
+
+describe('long jobs on a terminal (a pseudo-terminal from util-linux script)', () => {
+  it.each(JOBS)(
+    '%s redraws one cleared line with a percentage, rate and ETA',
+    (job, args, before) => {
+      const f = fresh();
+      before(f);
+      const { code, screen } = inTerminal(args(f));
+      expect(code, screen).toBe(0);
+      // Every redraw starts with carriage return + erase line: nothing of a longer frame remains.
+      const frames = screen.split('\r\x1b[2K').filter((x) => x.startsWith(`${job}: `));
+      expect(frames.length, screen).toBeGreaterThan(1);
+      expect(
+        frames.some((x) => /\d+% .*ETA \d+:\d\d/.test(x)),
+        screen,
+      ).toBe(true);
+      for (const frame of frames) expect(frame.split('\r')[0]).not.toMatch(/\r|\n/);
+      // The bar is gone when the job reports: the summary line starts a clean line.
+      expect(screen).toMatch(new RegExp(`\\r\\x1b\\[2K[^\\r]*${job}: finished: `));
+    },
+    240_000,
+  );
+});
+
+describe('long jobs without a terminal', () => {
+  it.each(JOBS)(
+    '%s logs JSON progress lines while it runs and one coherent final record',
+    (job, args, before) => {
+      const f = fresh();
+      before(f);
+      const r = withoutTerminal(args(f), { ORA_PROGRESS_EVERY_MS: '100' });
+      expect(r.code, JSON.stringify(r.logs)).toBe(0);
+      const progress = r.logs.filter((l) => l.progress);
+      const moving = progress.filter((l) => typeof l.progress?.pct === 'number' && (l.progress.pct as number) < 100);
+      expect(moving.length, JSON.stringify(progress)).toBeGreaterThan(0);
+      for (const l of moving) expect(l.msg).toMatch(new RegExp(`^${job}: .+ \\d+% \\(`));
+      const last = progress.at(-1) as unknown as {
+        msg: string;
+        progress: { phases: { done?: number; total?: number }[] };
+      };
+      expect(last.msg).toMatch(new RegExp(`^${job}: finished: `));
+      // No "done 0/1 … 100%": a phase with figures ends at its real figures.
+      for (const p of last.progress.phases) {
+        if (p.total !== undefined) expect(p.done).toBe(p.total);
+      }
+      expect(JSON.stringify(r.logs)).not.toMatch(/\\r|\\u001b/);
+    },
+    240_000,
+  );
+});
