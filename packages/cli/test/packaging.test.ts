@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createOraDatabase } from '@ora/testkit';
+import { collectOutput, createOraDatabase } from '@ora/testkit';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -87,4 +88,107 @@ describe('packaged functions (the directory a container image holds)', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--full');
   });
+});
+
+describe('the Dockerfile', () => {
+  const dockerfile = readFileSync(join(root, 'infra/docker/Dockerfile'), 'utf8');
+  const lines = dockerfile.split('\n');
+  const at = (pattern: RegExp) => lines.findIndex((l) => pattern.test(l));
+
+  it('installs from the lockfile and every workspace manifest before it copies the source', () => {
+    const workspace = [
+      'package.json',
+      'pnpm-lock.yaml',
+      'pnpm-workspace.yaml',
+      ...['packages', 'functions']
+        .flatMap((d) => readdirSync(join(root, d)).map((p) => `${d}/${p}/package.json`))
+        .filter((p) => existsSync(join(root, p))),
+      'bench/package.json',
+    ].sort();
+    const install = at(/^RUN pnpm install --frozen-lockfile/);
+    const source = at(/^COPY \. \.$/);
+    expect(install).toBeGreaterThan(0);
+    expect(source).toBeGreaterThan(install);
+    const copied = lines
+      .slice(0, install)
+      .filter((l) => l.startsWith('COPY '))
+      .flatMap((l) => {
+        const words = l.split(/\s+/).slice(1, -1);
+        const dest = l.split(/\s+/).at(-1) as string;
+        return words.map((w) => (dest === './' ? w : `${dest.replace(/\/$/, '')}/${w.split('/').at(-1)}`));
+      })
+      .sort();
+    expect(copied).toEqual(workspace);
+  });
+
+  it('runs tini (from Debian) as PID 1, before the job', () => {
+    expect(dockerfile).toMatch(/apt-get install -y --no-install-recommends tini/);
+    expect(dockerfile).toContain('ENTRYPOINT ["/usr/bin/tini", "--"]');
+    for (const f of readdirSync(join(root, 'infra/k8s')).filter((n) => n.startsWith('cronjob-'))) {
+      expect(readFileSync(join(root, 'infra/k8s', f), 'utf8'), f).toMatch(/- \/usr\/bin\/tini\n\s+- --\n\s+- node\n/);
+    }
+  });
+});
+
+describe('packaged functions under tini, as the container runs them', () => {
+  function bigDatabase(path: string): void {
+    createOraDatabase(path, 2000);
+    const raw = new Database(path);
+    raw.exec('CREATE TABLE filler (id INTEGER PRIMARY KEY, data BLOB)');
+    raw.exec(
+      'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) INSERT INTO filler SELECT x, randomblob(4000) FROM c',
+    );
+    raw.exec('DELETE FROM filler WHERE id % 2 = 0');
+    raw.pragma('wal_checkpoint(TRUNCATE)');
+    raw.close();
+  }
+
+  function underTini(fn: string, args: string[], env: Record<string, string>) {
+    return spawn(
+      '/usr/bin/tini',
+      ['--', process.execPath, join(work, 'app/functions', fn, 'dist/index.mjs'), ...args],
+      {
+        cwd: work,
+        env: { PATH: '/usr/bin:/bin', ...env },
+      },
+    );
+  }
+
+  it('weekly-vacuum runs its VACUUM (a child process) from the packaged folder', async () => {
+    const db = join(work, 'vacuum.db');
+    bigDatabase(db);
+    const r = await collectOutput(underTini('weekly-vacuum', ['--force', '--json'], { DATABASE_PATH: db }));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'ok', vacuum: { mode: 'full' } });
+    expect(JSON.parse(r.stdout).vacuum.pagesFreed).toBeGreaterThan(1000);
+  }, 120_000);
+
+  it('SIGTERM to tini stops a running backup at a safe point: exit 3, nothing published', async () => {
+    const db = join(work, 'stop.db');
+    bigDatabase(db);
+    const backups = join(work, 'stop-backups');
+    const child = underTini('backup', [], { DATABASE_PATH: db, BACKUP_DIR: backups });
+    const done = collectOutput(child);
+    let stderr = '';
+    child.stderr?.on('data', (d) => {
+      stderr += d;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (/check\+compress started/.test(stderr)) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+      child.once('exit', () => {
+        clearInterval(timer);
+        reject(new Error(`backup ended before it was stopped: ${stderr}`));
+      });
+    });
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/"code":"STOPPED"/);
+    expect(readdirSync(backups)).toEqual([]);
+  }, 120_000);
 });

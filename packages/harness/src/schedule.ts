@@ -136,7 +136,15 @@ export function kubernetesObjects(
                 {
                   name: job.name,
                   image: o.image,
-                  command: ['node', '--enable-source-maps', `/app/functions/${job.name}/dist/index.mjs`],
+                  // tini as PID 1 (the image's ENTRYPOINT, which `command` replaces): SIGTERM
+                  // reaches the job, which stops at a safe point and exits 3.
+                  command: [
+                    '/usr/bin/tini',
+                    '--',
+                    'node',
+                    '--enable-source-maps',
+                    `/app/functions/${job.name}/dist/index.mjs`,
+                  ],
                   envFrom: [
                     { configMapRef: { name: 'ora-db-config' } },
                     { secretRef: { name: 'ora-db-s3', optional: true } },
