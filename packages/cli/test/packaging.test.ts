@@ -87,7 +87,7 @@ describe('packaged functions (the directory a container image holds)', () => {
     const help = runPackaged('health-check', ['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--full');
-  });
+  }, 180_000); // nine child processes in a row: slow on a loaded machine
 });
 
 describe('the Dockerfile', () => {

@@ -26,6 +26,7 @@ const JOBS: [string, (f: { db: string; backups: string }) => string[], (f: { db:
     ],
     ['weekly-vacuum', (f) => ['weekly-vacuum', '--db', f.db, '--force'], () => {}],
     ['archive', (f) => ['archive', '--db', f.db, '--before', '2026-03-01'], () => {}],
+    ['recover', (f) => ['recover', '--db', f.db, '--force', '--out', `${f.db}.recovered`], () => {}],
   ];
 
 describe('long jobs on a terminal (a pseudo-terminal from util-linux script)', () => {
