@@ -38,7 +38,9 @@ beforeAll(async () => {
         .join('-')
         .replace(/[^a-z-]/g, '')}.prom`,
     );
-    const r = await oraDb([...args, '--db', db, '--metrics-file', file]);
+    // backup verify reads the backup store only: it has no --db (and refuses one).
+    const target = args[1] === 'verify' ? [] : ['--db', db];
+    const r = await oraDb([...args, ...target, '--metrics-file', file]);
     expect(r.code, `${args.join(' ')}: ${r.logs.at(-1)?.msg}`).toBe(0);
     emitted.set(args.join(' '), readFileSync(file, 'utf8'));
   }

@@ -28,7 +28,7 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(out, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
-});
+}, 120_000);
 
 function runPackaged(fn: string, args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(
