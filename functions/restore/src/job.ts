@@ -19,6 +19,9 @@ export const restoreEvent = z.object({
   db: pathField('a database file path').describe('The live database to restore into'),
   to: pathField('a file path').optional().describe('Restore into this new path instead of the live database'),
   ...backupStoreFields(),
+  archiveDir: pathField('a directory path')
+    .optional()
+    .describe('Where the yearly archives lie (default: beside --db); restored orders also archived are counted'),
   dryRun: booleanField().default(false).describe('Say what would be restored, change nothing'),
   busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
   maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
@@ -70,11 +73,19 @@ export const restoreJob = defineJob({
       maxProblems: e.maxProblems,
       progress,
       signal,
+      ...(e.archiveDir ? { archiveDir: e.archiveDir } : {}),
     });
     return { status: 'ok' as const, backupCreatedAt: manifest.createdAt, ...report };
   },
-  summarize: (r) =>
-    r.status === 'skipped'
-      ? `restore: skipped — ${r.reason}`
-      : `restore: ok — ${r.backupId} (taken ${r.backupCreatedAt}) restored into ${r.target}${r.preRestoreCopy ? `; the replaced database is kept as ${r.preRestoreCopy}` : ''}`,
+  summarize: (r) => {
+    if (r.status === 'skipped') return `restore: skipped — ${r.reason}`;
+    let text = `restore: ok — ${r.backupId} (taken ${r.backupCreatedAt}) restored into ${r.target}`;
+    if (r.preRestoreCopy) text += `; the replaced database is kept as ${r.preRestoreCopy}`;
+    if (r.lockHeldMs !== undefined) text += `; writers waited at most ${r.lockHeldMs} ms`;
+    const a = r.archivedOrders;
+    if (a && a.count > 0) {
+      text += `\nnote: ${a.count} restored order${a.count === 1 ? '' : 's'} also sit${a.count === 1 ? 's' : ''} in ${a.archives.join(', ')} (the backup predates an archive run); run '${a.command}' to archive ${a.count === 1 ? 'it' : 'them'} again (idempotent: rows already archived are checked and removed from the live database only)`;
+    }
+    return text;
+  },
 });

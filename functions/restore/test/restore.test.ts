@@ -96,6 +96,8 @@ describe('restore into the live database', () => {
     expect(r.code).toBe(0);
     expect(report.failures).toBe(0);
     expect(report.commits).toBeGreaterThan(50);
+    // Pages through the backup API; the copy was a snapshot plus the WAL frames committed since.
+    expect(r.json()).toMatchObject({ method: 'pages', preRestoreCopyMethod: 'snapshot+wal' });
     // Rows committed before the restore are in the copy; rows committed after it are live.
     expect(missingWriterRows([db, r.json().preRestoreCopy], report.names)).toEqual([]);
     const live = missingWriterRows([db], report.names).length;
@@ -111,23 +113,24 @@ describe('restore into the live database', () => {
     expect(statSync(db).mode & 0o777).toBe(0o640);
   });
 
-  it('rolls back, leaving the live database as it was, when the restored content does not match the manifest', () => {
+  it('refuses, leaving the live database as it was, when the backup does not match its manifest', () => {
     createOraDatabase(db, 200);
     const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
     addWorkflows(db, 5, 'after-backup');
     const before = contentHash(db);
-    // A manifest that promises one row more than the (intact, checksummed) artifact holds: the
-    // mismatch is only found after the replacement, inside the transaction.
+    // A manifest that promises one row more than the (intact, checksummed) artifact holds: found
+    // in the verified copy, before the live database is touched.
     const manifestPath = join(dir, `${id}.json`);
     const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
     manifest.snapshot.tables.workflows += 1;
     writeFileSync(manifestPath, JSON.stringify(manifest));
     const r = restore([id, '--db', db, '--backup-dir', dir]);
     expect(r.code).toBe(1);
-    expect(r.logs.at(-1)?.code).toBe('RESTORE_FAILED');
+    expect(r.logs.at(-1)?.code).toBe('BACKUP_INVALID');
     expect(r.logs.at(-1)?.msg).toMatch(
-      /did not verify \(row counts differ from the backup\); it was rolled back and the live database is unchanged/,
+      /does not match its manifest \(row counts differ from the backup\); nothing was restored/,
     );
+    expect(readdirSync(t.dir).filter((f) => f.startsWith('ora_before_restore_'))).toEqual([]);
     expect(contentHash(db)).toBe(before);
     expect(new Database(db, { readonly: true }).pragma('integrity_check', { simple: true })).toBe('ok');
   });

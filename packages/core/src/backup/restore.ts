@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
@@ -19,6 +19,7 @@ import { decompressFile } from './compress.js';
 import { fsyncDir, fsyncFile, ioError, publishExclusively, removeDeadTemps } from './files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
+import { applyWalDelta, readWalIndexHeader, type WalIndexHeader } from './wal-delta.js';
 
 export interface RestoreOptions {
   store: BackupStore;
@@ -31,6 +32,20 @@ export interface RestoreOptions {
   progress?: ProgressSink;
   /** Aborted: the restore stops before it touches the live database (or, later, rolls back). */
   signal?: AbortSignal;
+  /** Where the yearly archives (`ora_archive_<year>.db`) live; default beside the database. */
+  archiveDir?: string;
+}
+
+/** Restored orders that also sit in a yearly archive (a backup taken before an archive run). */
+export interface ArchivedOrders {
+  /** Restored shipped_orders rows whose id is also in one of the archives. */
+  count: number;
+  /** The archives that hold them. */
+  archives: string[];
+  /** The day after the latest ship_date among them: `archive --before` this moves them again. */
+  before: string | null;
+  /** What to run to archive them again (idempotent), or null when there are none. */
+  command: string | null;
 }
 
 export interface RestoreReport {
@@ -39,7 +54,13 @@ export interface RestoreReport {
   mode: 'live' | 'new-path';
   /** The copy of what was replaced (live restores only). */
   preRestoreCopy: string | null;
+  /** Live restores only: how the content was written, how the copy was made, the lock's hold. */
+  method?: 'pages' | 'rows';
+  preRestoreCopyMethod?: 'snapshot+wal' | 'under-lock';
+  lockHeldMs?: number;
   tables: Record<string, number>;
+  /** Live restores of an ORA database only. */
+  archivedOrders?: ArchivedOrders;
   durationMs: number;
 }
 
@@ -101,9 +122,90 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
         `backup ${o.manifest.id} fails integrity_check (${integrity.problems[0] ?? ''}); nothing was restored`,
       );
     }
+    // Checked here, before the live database is touched: the page copy commits as one step.
+    const problem = copyMatchesManifest(copy, o.manifest);
+    if (problem) {
+      throw new BackupInvalidError(
+        `backup ${o.manifest.id} does not match its manifest (${problem}); nothing was restored — try an older backup`,
+      );
+    }
   } finally {
     copy.close();
   }
+}
+
+function copyMatchesManifest(db: OraDatabase, manifest: Manifest): string | null {
+  if (Number(db.pragma('user_version')) !== manifest.snapshot.userVersion)
+    return 'schema version differs from the backup';
+  if (Number(db.pragma('page_size')) !== manifest.snapshot.pageSize) return 'page size differs from the backup';
+  const counts = tableRowCounts(db);
+  if (JSON.stringify(counts) !== JSON.stringify(manifest.snapshot.tables)) return 'row counts differ from the backup';
+  return null;
+}
+
+/**
+ * Counts the restored orders that also sit in a yearly archive beside the database (or in
+ * `archiveDir`): a backup taken before an archive run brings them back. Null for a database
+ * without the ORA `shipped_orders` table, or when there is no archive.
+ */
+function archivedOrdersIn(live: OraDatabase, target: string, archiveDir?: string): ArchivedOrders | undefined {
+  const hasOrders =
+    live.handle.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'shipped_orders'").get() !==
+    undefined;
+  if (!hasOrders) return undefined;
+  const dir = archiveDir ? resolve(archiveDir) : dirname(target);
+  let files: string[];
+  try {
+    files = readdirSync(dir)
+      .filter((f) => /^ora_archive_\d{4}\.db$/.test(f))
+      .sort();
+  } catch {
+    return undefined;
+  }
+  const result: ArchivedOrders = { count: 0, archives: [], before: null, command: null };
+  let latest: string | null = null;
+  for (const f of files) {
+    const path = join(dir, f);
+    // Opened read-only on its own connection (ATTACH takes no read-only URI here); the live
+    // database is attached to it, read-only as well.
+    let archive: Database.Database;
+    try {
+      archive = new Database(path, { readonly: true, fileMustExist: true, timeout: live.busyTimeoutMs });
+    } catch {
+      continue; // an archive that cannot be opened is not counted
+    }
+    try {
+      if (
+        archive.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'shipped_orders'").get() ===
+        undefined
+      )
+        continue;
+      archive.prepare('ATTACH ? AS live').run(target);
+      const row = archive
+        .prepare(
+          'SELECT count(*) AS n, max(o.ship_date) AS latest FROM main.shipped_orders a JOIN live.shipped_orders o ON o.id = a.id',
+        )
+        .get() as { n: number; latest: string | null };
+      if (row.n > 0) {
+        result.count += row.n;
+        result.archives.push(path);
+        if (row.latest && (!latest || row.latest > latest)) latest = row.latest;
+      }
+    } catch {
+      // a damaged archive is not counted; health-check and archive report it
+    } finally {
+      archive.close();
+    }
+  }
+  if (latest) {
+    const next = new Date(`${latest.slice(0, 10)}T00:00:00Z`);
+    if (!Number.isNaN(next.getTime())) {
+      next.setUTCDate(next.getUTCDate() + 1);
+      result.before = next.toISOString().slice(0, 10);
+      result.command = `ora-db archive --db ${target} --before ${result.before}${archiveDir ? ` --archive-dir ${dir}` : ''}`;
+    }
+  }
+  return result;
 }
 
 /**
@@ -186,6 +288,242 @@ function matchesBackup(db: OraDatabase, manifest: Manifest, maxProblems: number)
   return null;
 }
 
+interface LiveResult {
+  preRestoreCopy: string;
+  /** `pages`: the verified copy's pages through SQLite's backup API; `rows`: table by table. */
+  method: 'pages' | 'rows';
+  /** How the copy of the replaced database was made current: a snapshot taken before the write
+   * lock plus the WAL frames committed since, or a whole copy under the lock. */
+  preRestoreCopyMethod: 'snapshot+wal' | 'under-lock';
+  /** Time the live database's write lock was held. */
+  lockHeldMs: number;
+}
+
+/** Copies `target` (latest committed content, read by a second connection) to `dest`, fsynced. */
+async function copyWhole(target: string, dest: string): Promise<void> {
+  closeSync(openSync(dest, 'wx', 0o600));
+  // The backup API will not read through the connection that holds the write transaction.
+  const reader = new Database(target, { readonly: true, fileMustExist: true });
+  try {
+    const copied = await reader.backup(dest, { progress: () => 2_147_483_647 });
+    if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${dest} did not start`, 'IO_ERROR');
+  } finally {
+    reader.close();
+  }
+  fsyncFile(dest);
+}
+
+/** Publishes the fsynced copy under its final name, never replacing another restore's copy. */
+function publishCopy(copyTemp: string, target: string): string {
+  const dir = dirname(target);
+  const name = publishExclusively(copyTemp, dir, `ora_before_restore_${basename(target, '.db')}_${timestamp()}`);
+  fsyncDir(dir);
+  return name;
+}
+
+function lockedError(error: DatabaseLockedError): DatabaseLockedError {
+  return new DatabaseLockedError(`${error.message}; the restore was refused and the live database was not changed`, {
+    cause: error,
+  });
+}
+
+/**
+ * The live restore, page by page: SQLite's online backup API with the verified copy as source
+ * and the live database as destination. The destination connection takes the write lock, writes
+ * every page as WAL frames and commits once; until that commit other connections see the old
+ * content, and a failure or a crash before it leaves only uncommitted frames, which SQLite
+ * ignores. Everything a database can hold (virtual tables and their shadow tables, STRICT,
+ * WITHOUT ROWID, ...) comes along, since pages are copied, not rows.
+ *
+ * The copy of what is replaced is taken mostly before the lock: a snapshot through a read
+ * transaction that stays open (so the WAL cannot be reset past it), then, once the backup's
+ * first step holds the write lock, the WAL frames committed since the snapshot are added
+ * (`applyWalDelta`). No commit can fall between the copy and the restore: both happen under the
+ * one write lock. If the frames do not check out, the whole database is copied under the lock.
+ */
+async function restoreByPages(
+  o: RestoreOptions,
+  live: OraDatabase,
+  target: string,
+  temp: string,
+  copyTemp: string,
+): Promise<LiveResult> {
+  const pageSize = o.manifest.snapshot.pageSize;
+  // T0: a read transaction on the live database, and the wal-index header it started from.
+  const snapshotReader = new Database(target, { readonly: true, fileMustExist: true });
+  let readerOpen = true;
+  const closeReader = () => {
+    if (!readerOpen) return;
+    readerOpen = false;
+    if (snapshotReader.inTransaction) snapshotReader.exec('COMMIT');
+    snapshotReader.close();
+  };
+  const copyTemps: string[] = [];
+  try {
+    let before: WalIndexHeader | null = null;
+    for (let attempt = 0; attempt < 50 && !before; attempt++) {
+      if (snapshotReader.inTransaction) snapshotReader.exec('COMMIT');
+      const a = readWalIndexHeader(target);
+      snapshotReader.exec('BEGIN');
+      snapshotReader.prepare('SELECT count(*) FROM sqlite_schema').get();
+      const b = readWalIndexHeader(target);
+      // Unchanged across the start of the read transaction: that is the snapshot it reads.
+      if (a && b && a.raw.equals(b.raw)) before = a;
+    }
+    let snapshotCopied = false;
+    if (before) {
+      closeSync(openSync(copyTemp, 'wx', 0o600));
+      copyTemps.push(copyTemp);
+      const copied = await snapshotReader.backup(copyTemp, { progress: () => 2_147_483_647 });
+      if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${copyTemp} did not start`, 'IO_ERROR');
+      fsyncFile(copyTemp);
+      snapshotCopied = true;
+    }
+
+    const source = new Database(temp, { readonly: true, fileMustExist: true });
+    try {
+      const deadline = performance.now() + o.busyTimeoutMs;
+      let lockedAt = 0;
+      let preRestoreCopy = '';
+      let method: LiveResult['preRestoreCopyMethod'] = 'under-lock';
+      let underLockError: unknown = null;
+      const underLock = (): number => {
+        // The first step holds the live database's write lock and has written nothing yet.
+        lockedAt = performance.now();
+        try {
+          const after = snapshotCopied && before ? readWalIndexHeader(target) : null;
+          const delta = after && before ? applyWalDelta(target, copyTemp, pageSize, before, after) : null;
+          closeReader();
+          let published = copyTemp;
+          if (delta) {
+            method = 'snapshot+wal';
+          } else {
+            // The whole database, as it is under our lock (VACUUM INTO: one synchronous call).
+            published = `${copyTemp}.whole`;
+            copyTemps.push(published);
+            const reader = new Database(target, { readonly: true, fileMustExist: true });
+            try {
+              reader.prepare('VACUUM INTO ?').run(published);
+            } finally {
+              reader.close();
+            }
+            chmodSync(published, 0o600);
+            fsyncFile(published);
+          }
+          preRestoreCopy = publishCopy(published, target);
+        } catch (error) {
+          underLockError = error;
+          throw error;
+        }
+        return 2_147_483_647; // then every page in one step, and the commit
+      };
+      for (;;) {
+        try {
+          const r = await source.backup(target, { progress: lockedAt ? () => 2_147_483_647 : underLock });
+          if (r.totalPages > 0 && r.remainingPages === 0 && lockedAt) {
+            const lockHeldMs = Math.round(performance.now() - lockedAt);
+            return { preRestoreCopy, method: 'pages', preRestoreCopyMethod: method, lockHeldMs };
+          }
+        } catch (error) {
+          if (underLockError) {
+            const e = underLockError;
+            throw (e as NodeJS.ErrnoException).code?.startsWith('E')
+              ? ioError(e, `writing the copy of ${target}`)
+              : translateSqliteError(e, target, o.busyTimeoutMs);
+          }
+          const translated = translateSqliteError(error, target, o.busyTimeoutMs);
+          if (translated instanceof DatabaseLockedError) throw lockedError(translated);
+          throw translated;
+        }
+        if (lockedAt) throw new RestoreFailedError(`the page copy into ${target} ended early; nothing was restored`);
+        // SQLITE_BUSY on the first step (another process holds the write lock): nothing was
+        // written; wait a little, as a busy timeout would.
+        if (performance.now() > deadline) {
+          throw lockedError(
+            new DatabaseLockedError(
+              `database is locked by another process: ${target} (waited ${o.busyTimeoutMs} ms); retry later, raise ORA_BUSY_TIMEOUT_MS, or see who holds it with 'fuser -v ${target}*'`,
+            ),
+          );
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    } finally {
+      source.close();
+    }
+  } finally {
+    closeReader();
+    for (const t of copyTemps) removeQuietly(t);
+  }
+}
+
+/**
+ * The live restore, row by row, for a backup whose page size differs from the live database's:
+ * one `BEGIN IMMEDIATE` on the live database, a copy of the current content under that lock,
+ * every table, index, view and trigger replaced from the attached verified copy, checked, then
+ * COMMIT. A backup that holds a virtual table cannot be restored this way.
+ */
+async function restoreByRows(
+  o: RestoreOptions,
+  live: OraDatabase,
+  target: string,
+  temp: string,
+  copyTemp: string,
+): Promise<LiveResult> {
+  let preRestoreCopy = '';
+  const db = live.handle;
+  let committed = false;
+  try {
+    live.run(() => db.prepare('ATTACH ? AS restored').run(temp));
+    // Foreign keys are checked row by row otherwise; the verified copy is consistent as a whole.
+    db.pragma('foreign_keys = OFF');
+    // One write transaction from the copy of the old content to the verified new content: no
+    // other process can commit in between, so the copy holds exactly what is replaced.
+    try {
+      live.run(() => db.exec('BEGIN IMMEDIATE'));
+    } catch (error) {
+      if (!(error instanceof DatabaseLockedError)) throw error;
+      throw lockedError(error);
+    }
+    const lockedAt = performance.now();
+    try {
+      // Written under a temp name and renamed once complete: a run killed half-way leaves no
+      // file that could pass for the copy.
+      await copyWhole(target, copyTemp);
+      preRestoreCopy = publishCopy(copyTemp, target);
+    } catch (error) {
+      removeQuietly(copyTemp);
+      throw (error as NodeJS.ErrnoException).code?.startsWith('E')
+        ? ioError(error, `writing the copy of ${target}`)
+        : translateSqliteError(error, target, o.busyTimeoutMs);
+    }
+    o.progress?.phase?.('replace content');
+    live.run(() => replaceContent(db));
+    o.progress?.phase?.('check');
+    const problem = matchesBackup(live, o.manifest, o.maxProblems);
+    if (problem) {
+      throw new RestoreFailedError(
+        `restore of ${o.manifest.id} into ${target} did not verify (${problem}); it was rolled back and the live database is unchanged (a copy is in ${preRestoreCopy})`,
+      );
+    }
+    live.run(() => db.exec('COMMIT'));
+    committed = true;
+    db.pragma('foreign_keys = ON');
+    return {
+      preRestoreCopy,
+      method: 'rows',
+      preRestoreCopyMethod: 'under-lock',
+      lockHeldMs: Math.round(performance.now() - lockedAt),
+    };
+  } finally {
+    if (!committed && db.inTransaction) db.exec('ROLLBACK');
+    try {
+      db.exec('DETACH restored');
+    } catch {
+      // never attached
+    }
+  }
+}
+
 /**
  * Restores a verified backup (SPEC §4, invariant 4).
  *
@@ -259,88 +597,47 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
       }
     }
 
+    // ATTACH and the backup API would create an empty file if the verified copy were gone.
+    if (!existsSync(temp)) throw new IoError(`the verified copy ${temp} disappeared; nothing was restored`, 'IO_ERROR');
     const live = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
-    let preRestoreCopy = '';
-    const db = live.handle;
-    let committed = false;
     try {
-      // ATTACH would create an empty file if the verified copy were gone: make sure it is there.
-      if (!existsSync(temp))
-        throw new IoError(`the verified copy ${temp} disappeared; nothing was restored`, 'IO_ERROR');
       // The last safe point: from here on the restore is one write transaction on the live database.
       throwIfStopped(o.signal);
       o.progress?.phase?.('copy current content');
-      live.run(() => db.prepare('ATTACH ? AS restored').run(temp));
-      // Foreign keys are checked row by row otherwise; the verified copy is consistent as a whole.
-      db.pragma('foreign_keys = OFF');
-      // One write transaction from the copy of the old content to the verified new content: no
-      // other process can commit in between, so the copy holds exactly what is replaced.
-      try {
-        live.run(() => db.exec('BEGIN IMMEDIATE'));
-      } catch (error) {
-        if (!(error instanceof DatabaseLockedError)) throw error;
-        throw new DatabaseLockedError(
-          `${error.message}; the restore was refused and the live database was not changed`,
-          {
-            cause: error,
-          },
-        );
-      }
-      try {
-        // Written under a temp name and renamed once complete: a run killed half-way leaves no
-        // file that could pass for the copy.
-        closeSync(openSync(copyTemp, 'wx', 0o600));
-        // Read through a second connection: a reader under our write lock sees the last committed
-        // content and nobody can change it before the restore commits (the backup API will not
-        // read through the connection that holds the write transaction).
-        const reader = new Database(target, { readonly: true, fileMustExist: true });
-        try {
-          const copied = await reader.backup(copyTemp, { progress: () => 2_147_483_647 });
-          if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${copyTemp} did not start`, 'IO_ERROR');
-        } finally {
-          reader.close();
+      const samePageSize = Number(live.pragma('page_size')) === o.manifest.snapshot.pageSize;
+      const walMode = String(live.pragma('journal_mode')).toLowerCase() === 'wal';
+      const r =
+        samePageSize && walMode
+          ? await restoreByPages(o, live, target, temp, copyTemp)
+          : await restoreByRows(o, live, target, temp, copyTemp);
+      if (r.method === 'pages') {
+        // The commit went to the WAL without an fsync (synchronous=NORMAL): make it durable
+        // before saying so. A passive checkpoint copies it into the database file (fsyncing the
+        // WAL first) without holding writers off, and the WAL is fsynced in any case.
+        live.pragma('wal_checkpoint(PASSIVE)');
+        fsyncFile(`${target}-wal`);
+        o.progress?.phase?.('check');
+        // The verified copy was checked (integrity, counts, schema version) before; this checks
+        // the structure SQLite wrote. Counts cannot be compared now: writers commit right after.
+        const integrity = checkIntegrity(live, { full: false, maxProblems: o.maxProblems });
+        const problem = integrity.ok ? null : `quick_check failed: ${integrity.problems[0] ?? ''}`;
+        if (problem) {
+          throw new RestoreFailedError(
+            `restore of ${o.manifest.id} into ${target} was committed but does not verify (${problem}); the replaced database is kept as ${r.preRestoreCopy}; stop the writers and run 'ora-db health-check --full'`,
+          );
         }
-        fsyncFile(copyTemp);
-        // Named after the database, and published without replacing anything: two restores in
-        // one directory (of two databases, or one after the other) each keep their own copy.
-        preRestoreCopy = publishExclusively(
-          copyTemp,
-          dir,
-          `ora_before_restore_${basename(target, '.db')}_${timestamp()}`,
-        );
-        fsyncDir(dir);
-      } catch (error) {
-        removeQuietly(copyTemp);
-        throw (error as NodeJS.ErrnoException).code?.startsWith('E')
-          ? ioError(error, `writing ${preRestoreCopy}`)
-          : translateSqliteError(error, preRestoreCopy, o.busyTimeoutMs);
       }
-      o.progress?.phase?.('replace content');
-      live.run(() => replaceContent(db));
-      o.progress?.phase?.('check');
-      const problem = matchesBackup(live, o.manifest, o.maxProblems);
-      if (problem) {
-        throw new RestoreFailedError(
-          `restore of ${o.manifest.id} into ${target} did not verify (${problem}); it was rolled back and the live database is unchanged (a copy is in ${preRestoreCopy})`,
-        );
-      }
-      live.run(() => db.exec('COMMIT'));
-      committed = true;
+      const archived = archivedOrdersIn(live, target, o.archiveDir);
       return {
         backupId: o.manifest.id,
         target,
         mode: 'live',
-        preRestoreCopy,
+        ...r,
         tables: tableRowCounts(live),
+        archivedOrders: archived,
         durationMs: Math.round(performance.now() - started),
       };
     } finally {
-      if (!committed && db.inTransaction) db.exec('ROLLBACK');
-      try {
-        db.exec('DETACH restored');
-      } catch {
-        // never attached
-      }
       live.close();
     }
   } finally {
