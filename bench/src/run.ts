@@ -112,6 +112,12 @@ if (want('restore')) {
             `| ${i + 1} | ${fmt(r.lockHeldMs)} | ${fmt(r.totalMs)} | ${r.preRestoreCopyMethod} | ${r.writer.commits} | ${r.writer.failures} (${r.writer.locked}) | ${fmt(r.writer.maxMs)} | ${r.writer.failures === 0 && r.lockHeldMs < 8000 ? (r.lockHeldMs <= 3000 ? 'met' : 'no failure; 3 s aim **missed**') : '**missed**'} |`,
         )
       : ['| skipped: python3 with sqlite3 is not installed | | | | | | | |']),
+    ...(liveRestore?.sqliteBackupMs
+      ? [
+          '',
+          `For scale: \`sqlite3 .backup\` writes the same file once in ${fmt(liveRestore.sqliteBackupMs)} here; the lock hold is ${(Math.min(...liveRestore.runs.map((r) => r.lockHeldMs)) / liveRestore.sqliteBackupMs).toFixed(2)}x that (best run).`,
+        ]
+      : []),
   );
 }
 const comparisons: Comparison[] = [

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,10 +7,12 @@ import {
   bundleRunner,
   bundleRunnerAsync,
   contentHash,
+  createKitchenSinkDatabase,
   createOraDatabase,
   holdLock,
   missingWriterRows,
   startWriter,
+  tableContents,
   tempDir,
 } from '@ora/testkit';
 import Database from 'better-sqlite3';
@@ -21,6 +23,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const restore = bundleRunner(root);
 const restoreAsync = bundleRunnerAsync(root);
 const backup = bundleRunner(join(root, '../backup'));
+const archive = bundleRunner(join(root, '../archive'));
 
 let t: ReturnType<typeof tempDir>;
 let db: string;
@@ -207,6 +210,136 @@ describe('restore into the live database', () => {
     expect(after.pragma('integrity_check', { simple: true })).toBe('ok');
     expect(after.pragma('foreign_key_check')).toEqual([]);
     after.close();
+  });
+
+  it('restores everything a database can hold: FTS5, FTS4 and R*Tree with their shadow tables, STRICT, WITHOUT ROWID, generated columns, AUTOINCREMENT, triggers, views; each table identical and MATCH answering', async () => {
+    createKitchenSinkDatabase(db, { rows: 1500 });
+    const raw = new Database(db);
+    raw.exec(`
+      CREATE VIRTUAL TABLE docs_fts4 USING fts4(title, body);
+      CREATE VIRTUAL TABLE boxes USING rtree(id, minx, maxx, miny, maxy);
+    `);
+    const words = ['amber', 'basalt', 'cobalt', 'dune', 'ember'];
+    raw.transaction(() => {
+      for (let i = 0; i < 400; i++) {
+        raw
+          .prepare('INSERT INTO docs_fts4 (title, body) VALUES (?, ?)')
+          .run(`doc ${i}`, `${words[i % 5]} ${words[(i * 3) % 5]} ${i}`);
+        raw.prepare('INSERT INTO boxes VALUES (?, ?, ?, ?, ?)').run(i, i, i + 2, i / 2, i / 2 + 1);
+      }
+    })();
+    raw.close();
+    const queries = (path: string) => {
+      const d = new Database(path, { readonly: true });
+      try {
+        return {
+          fts5: d
+            .prepare("SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'alpha OR delta' ORDER BY rowid")
+            .pluck()
+            .all(),
+          fts4: d.prepare("SELECT docid FROM docs_fts4 WHERE docs_fts4 MATCH 'cobalt' ORDER BY docid").pluck().all(),
+          rtree: d.prepare('SELECT id FROM boxes WHERE minx >= 100 AND maxx <= 150 ORDER BY id').pluck().all(),
+        };
+      } finally {
+        d.close();
+      }
+    };
+    const r0 = backup(['--db', db, '--backup-dir', dir, '--json']);
+    expect(r0.code).toBe(0);
+    const id = r0.json().backupId;
+    const expected = tableContents(db);
+    const expectedQueries = queries(db);
+    expect(expectedQueries.fts5.length).toBeGreaterThan(0);
+    expect(expectedQueries.fts4.length).toBeGreaterThan(0);
+    expect(expectedQueries.rtree.length).toBe(49);
+    // The live database moves on: every kind of object changes, one virtual table goes away.
+    const live = new Database(db);
+    live.exec(`
+      INSERT INTO notes_fts (title, body) VALUES ('later', 'alpha later');
+      DELETE FROM notes_fts WHERE rowid IN (SELECT rowid FROM notes_fts LIMIT 10);
+      DELETE FROM boxes WHERE id < 200;
+      DROP TABLE docs_fts4;
+      INSERT INTO events (kind, at) VALUES ('later', '2026-12-01');
+      UPDATE tags SET weight = weight + 1 WHERE name IN (SELECT name FROM tags LIMIT 3);
+      DROP VIEW tag_counts;
+      CREATE TABLE later_table (q);
+    `);
+    live.close();
+    const replaced = tableContents(db);
+    const r = await restoreAsync([id, '--db', db, '--backup-dir', dir, '--json']);
+    if (r.code !== 0) console.log(r.stderr);
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ method: 'pages', preRestoreCopyMethod: 'snapshot+wal' });
+    expect(tableContents(db)).toEqual(expected);
+    expect(queries(db)).toEqual(expectedQueries);
+    // The copy holds exactly what was replaced.
+    expect(tableContents(r.json().preRestoreCopy)).toEqual(replaced);
+    const after = new Database(db);
+    expect(after.pragma('integrity_check', { simple: true })).toBe('ok');
+    after.exec("INSERT INTO notes_fts (notes_fts) VALUES ('integrity-check')");
+    after.exec("INSERT INTO docs_fts4 (docs_fts4) VALUES ('integrity-check')");
+    expect(after.pragma('page_size', { simple: true })).toBe(8192);
+    after.close();
+  });
+
+  it('says how many restored orders also sit in the yearly archives, and what to run; archiving again then removes them from the live database', async () => {
+    createOraDatabase(db, 400);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    const archived = archive(['--db', db, '--before', '2026-01-01', '--json']);
+    expect(archived.code).toBe(0);
+    const moved = archived.json().moved.shipped_orders as number;
+    expect(moved).toBeGreaterThan(0);
+    const r = restore([id, '--db', db, '--backup-dir', dir, '--json']);
+    expect(r.code).toBe(0);
+    const yearly = join(t.dir, 'ora_archive_2025.db');
+    expect(r.json().archivedOrders).toMatchObject({ count: moved, archives: [yearly] });
+    const command = r.json().archivedOrders.command as string;
+    expect(command).toMatch(/^ora-db archive --db \S+ --before 20\d\d-\d\d-\d\d$/);
+    const human = restore([id, '--db', db, '--backup-dir', dir]);
+    expect(human.stdout).toContain(`note: ${moved} restored orders also sit in ${yearly}`);
+    expect(human.stdout).toContain(`run '${command}'`);
+    // The advice works: archiving again (idempotent) removes them from the live database only.
+    const again = archive(command.split(' ').slice(2).concat('--json'));
+    expect(again.code).toBe(0);
+    const inLive = new Database(db, { readonly: true });
+    const arch = new Database(yearly, { readonly: true });
+    try {
+      expect(inLive.prepare("SELECT count(*) FROM shipped_orders WHERE ship_date < '2026-01-01'").pluck().get()).toBe(
+        0,
+      );
+      expect(arch.prepare('SELECT count(*) FROM shipped_orders').pluck().get()).toBe(moved);
+    } finally {
+      inLive.close();
+      arch.close();
+    }
+    const clean = restore(['latest', '--db', db, '--backup-dir', dir, '--json']);
+    expect(clean.json().archivedOrders.count).toBe(moved);
+    // With --archive-dir elsewhere (no archive there) nothing is counted; a bad value is refused.
+    const other = t.path('elsewhere');
+    mkdirSync(other);
+    const none = restore(['latest', '--db', db, '--backup-dir', dir, '--archive-dir', other, '--json']);
+    expect(none.json().archivedOrders).toMatchObject({ count: 0, archives: [] });
+    const bad = restore(['latest', '--db', db, '--backup-dir', dir, '--archive-dir', '']);
+    expect(bad.code).toBe(2);
+    expect(bad.logs.at(-1)?.code).toBe('INVALID_INPUT');
+  });
+
+  it('restores row by row, still in one write lock with the copy, when the live page size differs from the backup', async () => {
+    createOraDatabase(db, 100);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    const expected = contentHash(db);
+    const raw = new Database(db);
+    raw.pragma('journal_mode = DELETE');
+    raw.pragma('page_size = 8192');
+    raw.exec('VACUUM');
+    raw.pragma('journal_mode = WAL');
+    raw.close();
+    addWorkflows(db, 4, 'after');
+    const r = restore([id, '--db', db, '--backup-dir', dir, '--json']);
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ method: 'rows', preRestoreCopyMethod: 'under-lock' });
+    expect(contentHash(db)).toBe(expected);
+    expect(count(r.json().preRestoreCopy)).toBe(count(db) + 4);
   });
 
   it('keeps one copy per restore, named after the database, when restores follow each other or share a directory', async () => {

@@ -58,6 +58,7 @@ export interface RestoreReport {
   method?: 'pages' | 'rows';
   preRestoreCopyMethod?: 'snapshot+wal' | 'under-lock';
   lockHeldMs?: number;
+  copyUnderLockMs?: number;
   tables: Record<string, number>;
   /** Live restores of an ORA database only. */
   archivedOrders?: ArchivedOrders;
@@ -295,8 +296,9 @@ interface LiveResult {
   /** How the copy of the replaced database was made current: a snapshot taken before the write
    * lock plus the WAL frames committed since, or a whole copy under the lock. */
   preRestoreCopyMethod: 'snapshot+wal' | 'under-lock';
-  /** Time the live database's write lock was held. */
+  /** Time the live database's write lock was held, and the part of it spent on the copy. */
   lockHeldMs: number;
+  copyUnderLockMs: number;
 }
 
 /** Copies `target` (latest committed content, read by a second connection) to `dest`, fsynced. */
@@ -341,13 +343,7 @@ function lockedError(error: DatabaseLockedError): DatabaseLockedError {
  * (`applyWalDelta`). No commit can fall between the copy and the restore: both happen under the
  * one write lock. If the frames do not check out, the whole database is copied under the lock.
  */
-async function restoreByPages(
-  o: RestoreOptions,
-  live: OraDatabase,
-  target: string,
-  temp: string,
-  copyTemp: string,
-): Promise<LiveResult> {
+async function restoreByPages(o: RestoreOptions, target: string, temp: string, copyTemp: string): Promise<LiveResult> {
   const pageSize = o.manifest.snapshot.pageSize;
   // T0: a read transaction on the live database, and the wal-index header it started from.
   const snapshotReader = new Database(target, { readonly: true, fileMustExist: true });
@@ -384,6 +380,7 @@ async function restoreByPages(
     try {
       const deadline = performance.now() + o.busyTimeoutMs;
       let lockedAt = 0;
+      let copyUnderLockMs = 0;
       let preRestoreCopy = '';
       let method: LiveResult['preRestoreCopyMethod'] = 'under-lock';
       let underLockError: unknown = null;
@@ -411,6 +408,7 @@ async function restoreByPages(
             fsyncFile(published);
           }
           preRestoreCopy = publishCopy(published, target);
+          copyUnderLockMs = Math.round(performance.now() - lockedAt);
         } catch (error) {
           underLockError = error;
           throw error;
@@ -422,7 +420,7 @@ async function restoreByPages(
           const r = await source.backup(target, { progress: lockedAt ? () => 2_147_483_647 : underLock });
           if (r.totalPages > 0 && r.remainingPages === 0 && lockedAt) {
             const lockHeldMs = Math.round(performance.now() - lockedAt);
-            return { preRestoreCopy, method: 'pages', preRestoreCopyMethod: method, lockHeldMs };
+            return { preRestoreCopy, method: 'pages', preRestoreCopyMethod: method, lockHeldMs, copyUnderLockMs };
           }
         } catch (error) {
           if (underLockError) {
@@ -485,11 +483,13 @@ async function restoreByRows(
       throw lockedError(error);
     }
     const lockedAt = performance.now();
+    let copyUnderLockMs = 0;
     try {
       // Written under a temp name and renamed once complete: a run killed half-way leaves no
       // file that could pass for the copy.
       await copyWhole(target, copyTemp);
       preRestoreCopy = publishCopy(copyTemp, target);
+      copyUnderLockMs = Math.round(performance.now() - lockedAt);
     } catch (error) {
       removeQuietly(copyTemp);
       throw (error as NodeJS.ErrnoException).code?.startsWith('E')
@@ -513,6 +513,7 @@ async function restoreByRows(
       method: 'rows',
       preRestoreCopyMethod: 'under-lock',
       lockHeldMs: Math.round(performance.now() - lockedAt),
+      copyUnderLockMs,
     };
   } finally {
     if (!committed && db.inTransaction) db.exec('ROLLBACK');
@@ -608,7 +609,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
       const walMode = String(live.pragma('journal_mode')).toLowerCase() === 'wal';
       const r =
         samePageSize && walMode
-          ? await restoreByPages(o, live, target, temp, copyTemp)
+          ? await restoreByPages(o, target, temp, copyTemp)
           : await restoreByRows(o, live, target, temp, copyTemp);
       if (r.method === 'pages') {
         // The commit went to the WAL without an fsync (synchronous=NORMAL): make it durable

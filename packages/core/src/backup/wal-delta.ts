@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, fstatSync, ftruncateSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { endianness } from 'node:os';
 
 /**
@@ -113,7 +113,7 @@ export function applyWalDelta(
     if (after.mxFrame < before.mxFrame) return null;
     start = before.mxFrame + 1;
     chain = before.mxFrame === 0 ? null : before.frameCksum;
-  } else if (after.salt.readUInt32BE(0) === ((before.salt.readUInt32BE(0) + 1) >>> 0)) {
+  } else if (after.salt.readUInt32BE(0) === (before.salt.readUInt32BE(0) + 1) >>> 0) {
     // The WAL was reset once (possible only when the snapshot's frames were all checkpointed):
     // every frame of the new generation was committed after the snapshot.
     start = 1;
