@@ -342,6 +342,21 @@ describe('restore into the live database', () => {
     expect(count(r.json().preRestoreCopy)).toBe(count(db) + 4);
   });
 
+  it('copies the whole database under the lock when the wal-index cannot be read (no head on PATH), still exactly what was replaced', async () => {
+    createOraDatabase(db, 200);
+    const id = backup(['--db', db, '--backup-dir', dir, '--json']).json().backupId;
+    const backedUp = contentHash(db);
+    addWorkflows(db, 5, 'after-backup');
+    await leaveWalBehind(db, 7);
+    const replaced = contentHash(db);
+    const r = restore([id, '--db', db, '--backup-dir', dir, '--json'], { PATH: t.path('no-such-dir') });
+    expect(r.code).toBe(0);
+    expect(r.json()).toMatchObject({ method: 'pages', preRestoreCopyMethod: 'under-lock' });
+    expect(contentHash(db)).toBe(backedUp);
+    expect(contentHash(r.json().preRestoreCopy)).toBe(replaced);
+    expect(statSync(r.json().preRestoreCopy).mode & 0o777).toBe(0o600);
+  });
+
   it('keeps one copy per restore, named after the database, when restores follow each other or share a directory', async () => {
     createOraDatabase(db, 50);
     const other = t.path('ora-eu.db');

@@ -108,6 +108,13 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
   } finally {
     fetched.release();
   }
+  // Written back to disk now, outside any lock: otherwise its pages are still dirty when the live
+  // restore writes the WAL under the write lock, and the kernel throttles those writes.
+  try {
+    fsyncFile(temp);
+  } catch (error) {
+    throw ioError(error, `writing ${temp}`);
+  }
   if (sums.artifactSha256 !== o.manifest.artifact.sha256 || sums.outputBytes !== o.manifest.snapshot.bytes) {
     throw new BackupInvalidError(
       `backup ${o.manifest.id} fails its SHA-256 check: the artifact was changed or damaged; nothing was restored — try an older backup`,
@@ -301,17 +308,15 @@ interface LiveResult {
   copyUnderLockMs: number;
 }
 
-/** Copies `target` (latest committed content, read by a second connection) to `dest`, fsynced. */
-async function copyWhole(target: string, dest: string): Promise<void> {
+/**
+ * Copies what `reader` (a connection to `target` other than the one holding any write
+ * transaction: the backup API will not read through that one) sees to the new file `dest`, in
+ * one step of the online backup API, fsynced.
+ */
+async function copyThrough(reader: Database.Database, target: string, dest: string): Promise<void> {
   closeSync(openSync(dest, 'wx', 0o600));
-  // The backup API will not read through the connection that holds the write transaction.
-  const reader = new Database(target, { readonly: true, fileMustExist: true });
-  try {
-    const copied = await reader.backup(dest, { progress: () => 2_147_483_647 });
-    if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${dest} did not start`, 'IO_ERROR');
-  } finally {
-    reader.close();
-  }
+  const copied = await reader.backup(dest, { progress: () => 2_147_483_647 });
+  if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${dest} did not start`, 'IO_ERROR');
   fsyncFile(dest);
 }
 
@@ -360,6 +365,7 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
     for (let attempt = 0; attempt < 50 && !before; attempt++) {
       if (snapshotReader.inTransaction) snapshotReader.exec('COMMIT');
       const a = readWalIndexHeader(target);
+      if (!a) break; // no readable wal-index: the copy is taken whole, under the lock
       snapshotReader.exec('BEGIN');
       snapshotReader.prepare('SELECT count(*) FROM sqlite_schema').get();
       const b = readWalIndexHeader(target);
@@ -368,11 +374,8 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
     }
     let snapshotCopied = false;
     if (before) {
-      closeSync(openSync(copyTemp, 'wx', 0o600));
       copyTemps.push(copyTemp);
-      const copied = await snapshotReader.backup(copyTemp, { progress: () => 2_147_483_647 });
-      if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${copyTemp} did not start`, 'IO_ERROR');
-      fsyncFile(copyTemp);
+      await copyThrough(snapshotReader, target, copyTemp);
       snapshotCopied = true;
     }
 
@@ -487,7 +490,13 @@ async function restoreByRows(
     try {
       // Written under a temp name and renamed once complete: a run killed half-way leaves no
       // file that could pass for the copy.
-      await copyWhole(target, copyTemp);
+      // Read through a second connection: under our write lock it sees the last commit.
+      const reader = new Database(target, { readonly: true, fileMustExist: true });
+      try {
+        await copyThrough(reader, target, copyTemp);
+      } finally {
+        reader.close();
+      }
       preRestoreCopy = publishCopy(copyTemp, target);
       copyUnderLockMs = Math.round(performance.now() - lockedAt);
     } catch (error) {
