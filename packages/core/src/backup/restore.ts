@@ -411,6 +411,7 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
             fsyncFile(published);
           }
           preRestoreCopy = publishCopy(published, target);
+          o.progress?.phase?.('replace content');
           copyUnderLockMs = Math.round(performance.now() - lockedAt);
         } catch (error) {
           underLockError = error;
