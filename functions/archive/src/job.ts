@@ -5,6 +5,7 @@ import {
   ARCHIVABLE,
   ARCHIVABLE_NAMES,
   archiveRows,
+  assertArchivableAt,
   booleanField,
   choiceField,
   collectStats,
@@ -84,6 +85,8 @@ export const archiveJob = defineJob({
         `--before ${cutoff} is in the future; archiving moves old rows only — give a past date`,
       );
     }
+    // Checked on a read-only connection first: a refused database stays byte-identical.
+    assertArchivableAt(e.db, e.table, e.busyTimeoutMs);
     // A dry run only reads.
     const db = openDatabase(e.db, { readonly: e.dryRun, busyTimeoutMs: e.busyTimeoutMs });
     const exportPath = e.export
@@ -163,6 +166,8 @@ export const archiveJob = defineJob({
         export: exportPath && !e.dryRun ? exportPath : null,
         freePctAfter: free,
         vacuumAdvisable,
+        // Reported, never changed (SPEC §4.7).
+        journalMode: String(db.pragma('journal_mode')).toLowerCase(),
       };
     } finally {
       if (exportFd !== null) {

@@ -1,4 +1,13 @@
-import { analyzeDatabase, checkIntegrity, checkpointWal, integerField, openDatabase, pathField } from '@ora/core';
+import {
+  analyzeDatabase,
+  checkIntegrity,
+  checkpointWal,
+  choiceField,
+  integerField,
+  openDatabase,
+  pathField,
+  switchJournalToWal,
+} from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
 
@@ -10,6 +19,11 @@ export const dailyMaintenanceEvent = z.object({
   analysisLimit: integerField(0, 100_000).describe('ANALYZE rows sampled per index (0 = all)'),
   busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
   maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+  journalMode: choiceField(['keep', 'wal'] as const)
+    .default('keep')
+    .describe(
+      "'wal' switches a database in another journal mode to WAL (the guide's setting; persistent); 'keep' leaves it as it is",
+    ),
 });
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(2)} MiB`;
@@ -24,10 +38,17 @@ export const dailyMaintenanceJob = defineJob({
   examples: [
     ['$0 daily-maintenance --db /data/ora.db', 'run it as cron would'],
     ['$0 daily-maintenance --checkpoint-wait-ms 500 --json', 'give up on a pinned WAL after 0.5 s'],
+    ['$0 daily-maintenance --journal-mode wal', 'also switch a DELETE-mode database to WAL, and say so'],
   ],
   run(e, { logger }) {
     const db = openDatabase(e.db, { busyTimeoutMs: e.busyTimeoutMs });
     try {
+      const journalBefore = String(db.pragma('journal_mode')).toLowerCase();
+      if (e.journalMode === 'wal' && journalBefore !== 'wal') switchJournalToWal(db);
+      const journalMode = String(db.pragma('journal_mode')).toLowerCase();
+      const journal = { before: journalBefore, after: journalMode, changed: journalBefore !== journalMode };
+      if (journal.changed)
+        logger.info(journal, `journal mode switched from ${journalBefore} to ${journalMode} (--journal-mode wal)`);
       const wal = checkpointWal(db, e.checkpointWaitMs);
       if (wal.pinned) {
         logger.warn(
@@ -40,6 +61,8 @@ export const dailyMaintenanceJob = defineJob({
       const status = !integrity.ok ? 'failed' : wal.pinned ? 'warn' : 'ok';
       return {
         status,
+        journalMode,
+        journal,
         checkpoint: wal,
         analyze,
         integrity,
@@ -53,7 +76,7 @@ export const dailyMaintenanceJob = defineJob({
   },
   summarize: (r) =>
     [
-      `daily-maintenance: ${r.status} — ${r.database}: WAL ${mib(r.checkpoint.walBytesBefore)} → ${mib(r.checkpoint.walBytesAfter)}${r.checkpoint.pinned ? ` (pinned by readers, ${r.checkpoint.framesLeft} frames left)` : ''}, ANALYZE ${r.analyze.analyzeMs} ms (limit ${r.analyze.analysisLimit}), optimize ${r.analyze.optimizeMs} ms, quick_check ${r.integrity.ok ? 'ok' : 'FAILED'}`,
+      `daily-maintenance: ${r.status} — ${r.database}: journal ${r.journal.changed ? `${r.journal.before} → ${r.journal.after} (switched, --journal-mode wal)` : `${r.journalMode} (unchanged)`}, ${r.journalMode === 'wal' ? `WAL ${mib(r.checkpoint.walBytesBefore)} → ${mib(r.checkpoint.walBytesAfter)}${r.checkpoint.pinned ? ` (pinned by readers, ${r.checkpoint.framesLeft} frames left)` : ''}` : 'no WAL to checkpoint'}, ANALYZE ${r.analyze.analyzeMs} ms (limit ${r.analyze.analysisLimit}), optimize ${r.analyze.optimizeMs} ms, quick_check ${r.integrity.ok ? 'ok' : 'FAILED'}`,
       ...r.integrity.problems.map((p) => `  problem: ${p}`),
     ].join('\n'),
   metrics: (r) => [

@@ -1,19 +1,21 @@
 import {
+  type AdoptionPlan,
   appendNoFollow,
   booleanField,
   checkIntegrity,
   checkIntegrityParallel,
   collectStats,
   type DatabaseStats,
+  describeDifferences,
   type IntegrityResult,
   InvalidInputError,
   IoError,
   integerField,
   isOraError,
-  LATEST_SCHEMA_VERSION,
   numberField,
   openDatabase,
   pathField,
+  planAdoption,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import { z } from 'zod';
@@ -73,10 +75,51 @@ function thresholdCheck(
   return { name, level, message: `${describe(value)}${limit}` };
 }
 
+/**
+ * The schema check: what kind of database this is (SPEC §6) and, for an ORA one, whether its
+ * schema is current. `migrate` is advised only where it would succeed.
+ */
+function schemaCheck(plan: AdoptionPlan): HealthCheck | null {
+  const { kind, version, latest } = plan.status;
+  if (kind === 'foreign') {
+    return {
+      name: 'schema-version',
+      level: 'ok',
+      message: 'not an ORA database (none of the ORA tables): generic checks only; the ORA commands do not apply',
+    };
+  }
+  if (kind === 'empty') {
+    return { name: 'schema-version', level: 'warn', message: "no tables: create the ORA schema with 'ora-db init'" };
+  }
+  if (version === latest) return null;
+  if (version > latest) {
+    return {
+      name: 'schema-version',
+      level: 'warn',
+      message: `schema version ${version} is newer than this ora-db (${latest}): upgrade ora-db`,
+    };
+  }
+  if (version === 0) {
+    return {
+      name: 'schema-version',
+      level: 'warn',
+      message: plan.bridgeable
+        ? `ORA tables at schema version 0 (made by another program): adopt them with 'ora-db migrate' (${plan.steps.length} addition(s); '--dry-run' lists them)`
+        : `ORA tables at schema version 0 that differ from the ORA schema in ${plan.problems.length} way(s) 'ora-db migrate' cannot bridge: ${describeDifferences(plan.problems).slice(0, 3).join('; ')}`,
+    };
+  }
+  return {
+    name: 'schema-version',
+    level: 'warn',
+    message: `schema version ${version}, current is ${latest}: run 'ora-db migrate'`,
+  };
+}
+
 function evaluate(
   stats: DatabaseStats,
   integrity: IntegrityResult,
   e: z.output<typeof healthCheckEvent>,
+  plan: AdoptionPlan,
 ): HealthCheck[] {
   const checkName = integrity.mode === 'full' ? 'integrity_check' : 'quick_check';
   const checks: HealthCheck[] = [
@@ -97,23 +140,18 @@ function evaluate(
     ),
     {
       name: 'journal-mode',
-      level: stats.journalMode === 'wal' ? 'ok' : 'warn',
+      // The guide's WAL is an ORA rule; another application's database may use any journal mode.
+      level: stats.journalMode === 'wal' || plan.status.kind === 'foreign' ? 'ok' : 'warn',
       message:
         stats.journalMode === 'wal'
           ? 'journal_mode wal'
-          : `journal_mode ${stats.journalMode}: the guide requires WAL; any read-write ora-db job switches it`,
+          : plan.status.kind === 'foreign'
+            ? `journal_mode ${stats.journalMode} (left as it is; 'ora-db daily-maintenance --journal-mode wal' switches it)`
+            : `journal_mode ${stats.journalMode}: the guide requires WAL; switch it with 'ora-db daily-maintenance --journal-mode wal' (no job switches it unasked)`,
     },
   ];
-  if (stats.userVersion !== LATEST_SCHEMA_VERSION) {
-    checks.push({
-      name: 'schema-version',
-      level: 'warn',
-      message:
-        stats.userVersion > LATEST_SCHEMA_VERSION
-          ? `schema version ${stats.userVersion} is newer than this ora-db (${LATEST_SCHEMA_VERSION}): upgrade ora-db`
-          : `schema version ${stats.userVersion}, current is ${LATEST_SCHEMA_VERSION}: run 'ora-db migrate'`,
-    });
-  }
+  const schema = schemaCheck(plan);
+  if (schema) checks.push(schema);
   return checks;
 }
 
@@ -171,7 +209,8 @@ export const healthCheckJob = defineJob({
         ? await checkIntegrityParallel(db, { maxProblems: e.maxProblems })
         : checkIntegrity(db, { full: false, maxProblems: e.maxProblems });
       const stats = collectStats(db);
-      const checks = evaluate(stats, integrity, e);
+      const plan = planAdoption(db);
+      const checks = evaluate(stats, integrity, e, plan);
       const health: CheckLevel = checks.some((c) => c.level === 'critical')
         ? 'critical'
         : checks.some((c) => c.level === 'warn')
@@ -183,6 +222,7 @@ export const healthCheckJob = defineJob({
         exists: true,
         isSqlite: true,
         ...stats,
+        schemaKind: plan.status.kind,
         integrity,
         checks,
       };

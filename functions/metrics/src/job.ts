@@ -65,7 +65,8 @@ export const metricsJob = defineJob({
       const tables = collectTableStats(db);
       const slow = e.slowQueryLog ? readSlowQueryLog(e.slowQueryLog) : null;
       const slowest = slow ? summarizeSlowQueries(slow.entries, e.top) : [];
-      const queries = [...knownQueries(db), ...slowest.map((s, i) => ({ name: `slow.${i + 1}`, sql: s.sql }))];
+      const known = knownQueries(db);
+      const queries = [...known.queries, ...slowest.map((s, i) => ({ name: `slow.${i + 1}`, sql: s.sql }))];
       const usage: IndexUsageReport = indexUsage(db, queries);
       return {
         status: 'ok' as const,
@@ -82,6 +83,8 @@ export const metricsJob = defineJob({
         indexCount: stats.indexCount,
         tables,
         indexUsage: usage,
+        /** Why the ORA known queries were (partly) skipped: not an ORA database, or tables it lacks. */
+        knownQueriesSkipped: known.skipped,
         slowQueries: slow
           ? { file: e.slowQueryLog, entries: slow.entries.length, malformedLines: slow.malformed, top: slowest }
           : null,
@@ -95,8 +98,11 @@ export const metricsJob = defineJob({
       `metrics: ${r.status} — ${r.database}: ${r.sizeMb} MiB, ${r.freePct}% free, cache ${r.cacheSizeKib} KiB, journal ${r.journalMode}, foreign keys ${r.foreignKeys ? 'on' : 'off'}`,
       ...tableText(r.tables),
       `  indexes used: ${r.indexUsage.used.join(', ') || 'none'}`,
-      `  indexes unused by known queries: ${r.indexUsage.unused.join(', ') || 'none'}`,
+      r.indexUsage.queries.length === 0
+        ? '  indexes unused by known queries: not judged (no known queries on this database)'
+        : `  indexes unused by known queries: ${r.indexUsage.unused.join(', ') || 'none'}`,
       ...r.indexUsage.fullScans.map((s) => `  full scan: ${s.query} reads all of ${s.table}`),
+      ...(r.knownQueriesSkipped ? [`  note: ${r.knownQueriesSkipped}`] : []),
     ];
     if (r.slowQueries) {
       lines.push(`  slow statements (${r.slowQueries.entries} logged):`);

@@ -104,6 +104,8 @@ export const weeklyVacuumJob = defineJob({
       return {
         status,
         ...(reason ? { reason } : {}),
+        // Reported, never changed (SPEC §4.7); VACUUM keeps the journal mode.
+        journalMode: String(db.pragma('journal_mode')).toLowerCase(),
         mode,
         sizeBytesBefore: before.pageCount * before.pageSize,
         freePctBefore: before.freePct,
@@ -123,7 +125,7 @@ export const weeklyVacuumJob = defineJob({
       ? `${r.vacuum.mode} VACUUM ${mib(r.vacuum.sizeBytesBefore)} → ${mib(r.vacuum.sizeBytesAfter)} (${r.vacuum.pagesFreed} pages freed, write lock held ${r.vacuum.writeLockMs} ms${r.vacuum.steps > 1 ? ` at most, ${r.vacuum.steps} steps` : ''})`
       : `no VACUUM (${r.reason})`;
     return [
-      `weekly-vacuum: ${r.status} — ${r.database}: ${v}, integrity_check ${r.integrity.ok ? 'ok' : 'FAILED'}, ANALYZE ${r.analyze.analyzeMs} ms, WAL ${mib(r.checkpoint.walBytesAfter)} after checkpoint`,
+      `weekly-vacuum: ${r.status} — ${r.database}: ${v}, integrity_check ${r.integrity.ok ? 'ok' : 'FAILED'}, ANALYZE ${r.analyze.analyzeMs} ms, journal ${r.journalMode} (unchanged)${r.journalMode === 'wal' ? `, WAL ${mib(r.checkpoint.walBytesAfter)} after checkpoint` : ''}`,
       ...r.integrity.problems.map((p) => `  problem: ${p}`),
     ].join('\n');
   },

@@ -43,14 +43,17 @@ describe('ora-db backup list / verify', () => {
 describe('ora-db migrate', () => {
   it('takes a verified backup first and names it; restoring that backup rolls the migration back', async () => {
     const raw = new Database(db);
-    raw.exec("CREATE TABLE legacy_notes (note TEXT); INSERT INTO legacy_notes VALUES ('kept by rollback');");
+    // An ORA database made by the ORA automation (one guide table, schema version 0) plus a table of its own.
+    raw.exec(`CREATE TABLE workflows (name TEXT PRIMARY KEY, status TEXT, details TEXT, updated_at TEXT);
+      INSERT INTO workflows (name, status) VALUES ('sync', 'ok');
+      CREATE TABLE legacy_notes (note TEXT); INSERT INTO legacy_notes VALUES ('kept by rollback');`);
     raw.pragma('journal_mode = WAL');
     raw.close();
     const before = contentHash(db);
     const r = await oraDb(['migrate', '--db', db, '--backup-dir', dir, '--json']);
     expect(r.code).toBe(0);
     const result = r.json();
-    expect(result).toMatchObject({ status: 'ok', fromVersion: 0, toVersion: 1 });
+    expect(result).toMatchObject({ status: 'ok', mode: 'adopt', fromVersion: 0, toVersion: 1 });
     expect(result.backupId).toMatch(/^ora-/);
     expect(result.rollback).toBe(`ora-db restore ${result.backupId} --db ${db} --backup-dir ${dir}`);
     expect(readdirSync(dir)).toContain(`${result.backupId}.json`);

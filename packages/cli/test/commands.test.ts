@@ -37,7 +37,7 @@ describe('ora-db init', () => {
     const before = snapshotDir(t.dir);
     const refused = await oraDb(['init', '--db', other]);
     expect(refused.code).toBe(3);
-    expect(refused.logs[0]?.msg).toMatch(/^refusing to init .*other\.db: it already holds 1 table\(s\)/);
+    expect(refused.logs[0]?.msg).toMatch(/^refusing to init .*other\.db: it is not an ORA database/);
     expect(snapshotDir(t.dir)).toEqual(before);
   });
 });
@@ -205,7 +205,7 @@ describe('ora-db inventory', () => {
     const r = await oraDb(['inventory', 'levels', '--db', empty]);
     expect(r.code).toBe(3);
     expect(r.logs[0]?.msg).toMatch(
-      /^database schema is out of date: .*plain\.db is at version 0, this ora-db needs 1; run 'ora-db migrate/,
+      /^inventory needs the ORA schema, but .*plain\.db is not an ORA database: it has none of the ORA tables/,
     );
   });
 

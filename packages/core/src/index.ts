@@ -1,7 +1,14 @@
 // Public API of @ora/core, exported by name so bundles pull in only what they use.
 
 export { ARCHIVABLE, ARCHIVABLE_NAMES, type ArchivableName, type ArchivableTable } from './archive/archivable.js';
-export { type ArchiveOptions, type ArchiveReport, archivePathFor, archiveRows } from './archive/archive.js';
+export {
+  type ArchiveOptions,
+  type ArchiveReport,
+  archivePathFor,
+  archiveRows,
+  assertArchivable,
+  assertArchivableAt,
+} from './archive/archive.js';
 export {
   applyRetention,
   type BackupOptions,
@@ -61,6 +68,7 @@ export {
   openDatabase,
   PRODUCTION_PRAGMAS,
   readConnectionSettings,
+  switchJournalToWal,
 } from './connection/connection.js';
 export { checkDatabaseFile, type DatabaseHeader, fileSizeOrZero } from './connection/file-checks.js';
 export { translateSqliteError } from './connection/sqlite-errors.js';
@@ -86,6 +94,7 @@ export {
   OraError,
   PragmaError,
   RestoreFailedError,
+  type SchemaErrorCode,
   SchemaVersionError,
   StoppedError,
   TargetNotEmptyError,
@@ -172,6 +181,21 @@ export {
 } from './schema/describe.js';
 export { assertSchemaCurrent, type MigrateResult, migrate, schemaVersion } from './schema/migrate.js';
 export { alertLevelSql, LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './schema/migrations.js';
+export {
+  type AdoptionPlan,
+  type AdoptionStep,
+  adoptionRefusal,
+  adoptSchema,
+  assertOraSchema,
+  assertOraSchemaAt,
+  describeDifferences,
+  inspectOraSchema,
+  type OraSchemaStatus,
+  oraTableNames,
+  planAdoption,
+  type SchemaDifference,
+  type SchemaKind,
+} from './schema/ora-schema.js';
 export { prng, SEED_SIZES, type SeedOptions, type SeedResult, type SeedSize, seedDemoData } from './seed/demo-data.js';
 export { collectStats, type DatabaseStats } from './stats/database-stats.js';
 export {

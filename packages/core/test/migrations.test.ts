@@ -98,19 +98,44 @@ describe('migrate', () => {
     }
   });
 
-  it('assertSchemaCurrent refuses an outdated database', () => {
+  it('assertSchemaCurrent refuses an empty, a foreign and an unrecorded ORA database, each with what to run', () => {
     const db = openDatabase(fresh(), { create: true });
     try {
+      expect(() => assertSchemaCurrent(db, 'inventory')).toThrow(
+        expect.objectContaining({
+          code: 'NOT_ORA_SCHEMA',
+          message: expect.stringMatching(
+            /^inventory needs the ORA schema, but .* has no tables; create it with 'ora-db init/,
+          ),
+        }),
+      );
+      db.handle.exec('CREATE TABLE notes (x)');
+      expect(() => assertSchemaCurrent(db, 'inventory')).toThrow(
+        expect.objectContaining({
+          code: 'NOT_ORA_SCHEMA',
+          message: expect.stringMatching(/is not an ORA database: it has none of the ORA tables \(inventory_current, /),
+        }),
+      );
+      db.handle.exec('CREATE TABLE workflows (name TEXT PRIMARY KEY, status TEXT, details TEXT, updated_at TEXT)');
       expect(() => assertSchemaCurrent(db)).toThrow(
         expect.objectContaining({
           code: 'SCHEMA_OUTDATED',
-          message: expect.stringMatching(/is at version 0, this ora-db needs 1; run 'ora-db migrate/),
+          message: expect.stringMatching(
+            /has ORA tables but schema version 0 \(created by another program\); run 'ora-db migrate --dry-run/,
+          ),
         }),
       );
-      migrate(db);
-      expect(() => assertSchemaCurrent(db)).not.toThrow();
     } finally {
       db.close();
+    }
+    const current = openDatabase(t.path('current.db'), { create: true });
+    try {
+      migrate(current);
+      expect(() => assertSchemaCurrent(current)).not.toThrow();
+      current.handle.exec('DROP TABLE system_kpis');
+      expect(() => assertSchemaCurrent(current, 'seed')).toThrow(/^seed needs the ORA table\(s\) system_kpis, which/);
+    } finally {
+      current.close();
     }
   });
 });

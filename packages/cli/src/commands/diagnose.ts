@@ -24,7 +24,9 @@ export const diagnoseLocksCommand = defineJob({
     const db = openDatabase(e.db, { busyTimeoutMs: e.busyTimeoutMs });
     try {
       const d = diagnoseLocks(db, e.waitMs);
-      return { status: d.writeLock.available ? ('ok' as const) : ('warn' as const), ...d };
+      // Reported, never changed: a DELETE-mode database stays in DELETE mode (SPEC §4.7).
+      const journalMode = String(db.pragma('journal_mode')).toLowerCase();
+      return { status: d.writeLock.available ? ('ok' as const) : ('warn' as const), journalMode, ...d };
     } finally {
       db.close();
     }
@@ -32,7 +34,10 @@ export const diagnoseLocksCommand = defineJob({
   summarize: (r) =>
     [
       `diagnose locks: ${r.status} — ${r.database}: ${r.writeLock.message}`,
-      `  checkpoint PASSIVE: busy=${r.checkpoint.busy ? 1 : 0}, log frames ${r.checkpoint.logFrames}, checkpointed ${r.checkpoint.checkpointedFrames}`,
+      `  journal mode ${r.journalMode} (unchanged)`,
+      r.journalMode === 'wal'
+        ? `  checkpoint PASSIVE: busy=${r.checkpoint.busy ? 1 : 0}, log frames ${r.checkpoint.logFrames}, checkpointed ${r.checkpoint.checkpointedFrames}`
+        : '  checkpoint PASSIVE: not applicable (no WAL in this journal mode)',
       r.holders === null
         ? '  open-file holders: unknown (no /proc on this system)'
         : r.holders.length === 0
@@ -121,7 +126,8 @@ export const explainCommand = defineJob({
         largeTableRows: e.largeTableRows,
         maxRows: e.maxRows,
       });
-      return { status: result.warnings.length > 0 ? ('warn' as const) : ('ok' as const), ...result };
+      const journalMode = String(db.pragma('journal_mode')).toLowerCase();
+      return { status: result.warnings.length > 0 ? ('warn' as const) : ('ok' as const), journalMode, ...result };
     } finally {
       db.close();
     }

@@ -4,10 +4,12 @@ import {
   checkDatabaseFile,
   DatabaseNotFoundError,
   IoError,
+  inspectOraSchema,
   LATEST_SCHEMA_VERSION,
   migrate,
   type OraDatabase,
   openDatabase,
+  planAdoption,
   SchemaVersionError,
   schemaVersion,
 } from '@ora/core';
@@ -69,20 +71,25 @@ export function initialiseSchema(db: OraDatabase): { applied: number[]; fromVers
 }
 
 function assertInitialisable(db: OraDatabase): void {
-  const version = schemaVersion(db);
-  if (version === 0) {
-    const tables = db.run(
-      () => db.handle.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number,
-    );
-    if (tables > 0) {
-      throw new SchemaVersionError(
-        `refusing to init ${db.path}: it already holds ${tables} table(s) but no ORA schema version; point --db at a new file`,
-        'SCHEMA_OUTDATED',
-      );
-    }
-  } else if (version < LATEST_SCHEMA_VERSION) {
+  const status = inspectOraSchema(db);
+  if (status.kind === 'foreign') {
     throw new SchemaVersionError(
-      `${db.path} already has ORA schema version ${version}; upgrade it with 'ora-db migrate', which takes a backup first`,
+      `refusing to init ${db.path}: it is not an ORA database (its tables include none of the ORA tables: ${status.oraTablesMissing.join(', ')}); point --db at a new file`,
+      'NOT_ORA_SCHEMA',
+    );
+  }
+  if (status.kind === 'ora' && status.version === 0) {
+    const plan = planAdoption(db);
+    throw new SchemaVersionError(
+      plan.bridgeable
+        ? `refusing to init ${db.path}: it already holds ORA tables (${status.oraTablesPresent.join(', ')}) at schema version 0, made by another program; adopt it with 'ora-db migrate' (which backs up first; '--dry-run' shows what it adds)`
+        : `refusing to init ${db.path}: it holds ORA tables at schema version 0 that differ from the ORA schema in ways 'ora-db migrate' cannot bridge (${plan.problems.length}); 'ora-db migrate --dry-run' lists them`,
+      'SCHEMA_OUTDATED',
+    );
+  }
+  if (status.version > 0 && status.version < LATEST_SCHEMA_VERSION) {
+    throw new SchemaVersionError(
+      `${db.path} already has ORA schema version ${status.version}; upgrade it with 'ora-db migrate', which takes a backup first`,
       'SCHEMA_OUTDATED',
     );
   }

@@ -1,4 +1,5 @@
 import {
+  assertOraSchemaAt,
   assertSchemaCurrent,
   choiceField,
   type InventoryLevel,
@@ -17,9 +18,11 @@ import { z } from 'zod';
 import { databaseFields } from './database-options.js';
 
 function withDatabase<T>(e: { db: string; busyTimeoutMs: number }, readonly: boolean, fn: (db: OraDatabase) => T): T {
+  // A write command checks on a read-only connection first, so a refused file stays byte-identical.
+  if (!readonly) assertOraSchemaAt(e.db, 'inventory', { busyTimeoutMs: e.busyTimeoutMs });
   const db = openDatabase(e.db, { readonly, busyTimeoutMs: e.busyTimeoutMs });
   try {
-    assertSchemaCurrent(db);
+    assertSchemaCurrent(db, 'inventory');
     return fn(db);
   } finally {
     db.close();

@@ -6,7 +6,8 @@ import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { IoError, isOraError, throwIfStopped } from '../errors/errors.js';
 import { migrate } from '../schema/migrate.js';
-import { ARCHIVABLE, type ArchivableTable } from './archivable.js';
+import { assertOraSchema, assertOraSchemaAt } from '../schema/ora-schema.js';
+import { ARCHIVABLE, type ArchivableName, type ArchivableTable } from './archivable.js';
 
 export interface ArchiveOptions {
   table: keyof typeof ARCHIVABLE;
@@ -105,6 +106,24 @@ function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
 }
 
 /**
+ * Refuses (one line, nothing touched) a database without the ORA tables archiving `table` moves,
+ * or whose ORA schema is not at this code's version. Call it before creating any file.
+ */
+export function assertArchivable(live: OraDatabase, table: ArchivableName): void {
+  const spec: ArchivableTable = ARCHIVABLE[table];
+  assertOraSchema(live, 'archive', [spec.table, ...spec.children.map((c) => c.table)]);
+}
+
+/** `assertArchivable` on a read-only connection of its own, before a job opens `path` read-write. */
+export function assertArchivableAt(path: string, table: ArchivableName, busyTimeoutMs?: number): void {
+  const spec: ArchivableTable = ARCHIVABLE[table];
+  assertOraSchemaAt(path, 'archive', {
+    needs: [spec.table, ...spec.children.map((c) => c.table)],
+    ...(busyTimeoutMs === undefined ? {} : { busyTimeoutMs }),
+  });
+}
+
+/**
  * Moves old rows (with their children) into yearly archive databases, the safe way (SPEC §4,
  * invariant 5). Each batch is two short transactions:
  *
@@ -119,6 +138,7 @@ function openArchive(path: string, busyTimeoutMs: number): OraDatabase {
  */
 export async function archiveRows(live: OraDatabase, options: ArchiveOptions): Promise<ArchiveReport> {
   const spec: ArchivableTable = ARCHIVABLE[options.table];
+  assertArchivable(live, options.table);
   const report: ArchiveReport = {
     table: spec.table,
     cutoff: options.cutoff,

@@ -21,13 +21,17 @@ import { IoError } from '../errors/errors.js';
 export function ioError(error: unknown, what: string): IoError {
   const code = (error as NodeJS.ErrnoException).code ?? '';
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new IoError(`disk full while ${what}; free space and retry (nothing partial was published)`, 'DISK_FULL', {
-      cause: error,
-    });
+    return new IoError(
+      `disk full while ${what}; free space on the filesystem holding it and retry (nothing partial was published)`,
+      'DISK_FULL',
+      {
+        cause: error,
+      },
+    );
   }
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new IoError(
-      `permission denied while ${what} (${code}); check the directory's owner and mode`,
+      `permission denied while ${what} (${code}); check the directory's owner, mode and mount options${code === 'EROFS' ? ' (it is on a read-only filesystem)' : ''}`,
       'PERMISSION_DENIED',
       {
         cause: error,

@@ -1,8 +1,35 @@
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { OraDatabase } from '../connection/connection.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
+import { IoError } from '../errors/errors.js';
 
 export type SnapshotMethod = 'vacuum-into' | 'backup-api';
+
+/**
+ * The errors that are about the file being written, not the database being read: a full
+ * filesystem, a directory that cannot be written. They name the snapshot and its directory; the
+ * live database is fine (reading it needs neither space nor write permission).
+ */
+function destinationError(error: unknown, dest: string): IoError | null {
+  const code = String((error as { code?: unknown }).code ?? '');
+  const dir = dirname(dest);
+  if (code === 'SQLITE_FULL') {
+    return new IoError(
+      `disk full while writing the snapshot ${dest}: the filesystem holding ${dir} has no room for it; free space there or point --backup-dir / BACKUP_DIR at a larger filesystem (nothing was published; the live database is untouched)`,
+      'DISK_FULL',
+      { cause: error },
+    );
+  }
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+    return new IoError(
+      `cannot write the snapshot ${dest} (${code}): the backup directory ${dir} is not writable; check its owner, mode and mount options (read-only filesystem?) (the live database is untouched)`,
+      'PERMISSION_DENIED',
+      { cause: error },
+    );
+  }
+  return null;
+}
 
 /**
  * Takes a consistent copy of a live database into `dest` (which must not exist) while other
@@ -17,7 +44,11 @@ export type SnapshotMethod = 'vacuum-into' | 'backup-api';
  */
 export async function snapshotDatabase(db: OraDatabase, dest: string, method: SnapshotMethod): Promise<void> {
   if (method === 'vacuum-into') {
-    db.run(() => db.handle.prepare('VACUUM INTO ?').run(dest));
+    try {
+      db.handle.prepare('VACUUM INTO ?').run(dest);
+    } catch (error) {
+      throw destinationError(error, dest) ?? translateSqliteError(error, db.path, db.busyTimeoutMs);
+    }
     return;
   }
   try {
@@ -25,7 +56,7 @@ export async function snapshotDatabase(db: OraDatabase, dest: string, method: Sn
     const result = await db.handle.backup(dest, { progress: () => 2_147_483_647 });
     if (result.totalPages === 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
   } catch (error) {
-    throw translateSqliteError(error, db.path, db.busyTimeoutMs);
+    throw destinationError(error, dest) ?? translateSqliteError(error, db.path, db.busyTimeoutMs);
   }
   // The copy carries the source's WAL flag; make it a self-contained single file.
   const copy = new Database(dest);

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { PragmaError } from '../errors/errors.js';
-import { checkDatabaseFile } from './file-checks.js';
+import { checkDatabaseFile, fileSizeOrZero } from './file-checks.js';
 import { translateSqliteError } from './sqlite-errors.js';
 
 /** The guide's production PRAGMAs ("Connection Management"), applied to every read-write connection. */
@@ -24,6 +24,13 @@ export interface OpenOptions {
    * (SPEC §4 invariant 1); everything else gets DATABASE_NOT_FOUND and no file.
    */
   create?: boolean;
+  /**
+   * `wal` switches a read-write connection to WAL (persistent: it changes the file) and fails if
+   * the filesystem refuses it. Without it the journal mode is left as the file has it (SPEC §4.7:
+   * no job changes a database's journal mode unless the operator asks, e.g. `init`, or
+   * `daily-maintenance --journal-mode wal`). A new or empty file opened with `create` always gets WAL.
+   */
+  journalMode?: 'wal';
 }
 
 /**
@@ -82,7 +89,8 @@ export class OraDatabase {
 
 /**
  * Opens an SQLite database with the guide's PRAGMAs and reads them back, so a setting that did
- * not take (WAL refused by the filesystem, say) fails here instead of silently later.
+ * not take (WAL refused by the filesystem, say) fails here instead of silently later. The journal
+ * mode is the file's own unless `journalMode: 'wal'` (or `create`) asks to switch it.
  *
  * Fails with DATABASE_NOT_FOUND (creating nothing) for a missing path, and with its own error for
  * a directory, an empty file, a non-SQLite file, a truncated file, and a database locked past the
@@ -98,6 +106,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): OraDataba
   const readonly = options.readonly ?? false;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   if (!options.create) checkDatabaseFile(path);
+  // A brand-new (or empty) file gets the guide's WAL from the start; an existing one keeps its mode.
+  const isNew = options.create === true && fileSizeOrZero(path) === 0;
   let handle: Database.Database;
   try {
     handle = new Database(path, { readonly, fileMustExist: !options.create, timeout: busyTimeoutMs });
@@ -106,7 +116,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): OraDataba
   }
   const db = new OraDatabase(path, handle, readonly, busyTimeoutMs);
   try {
-    applyPragmas(db);
+    applyPragmas(db, options.journalMode === 'wal' || isNew);
   } catch (error) {
     db.close();
     throw error;
@@ -114,19 +124,17 @@ export function openDatabase(path: string, options: OpenOptions = {}): OraDataba
   return db;
 }
 
-function applyPragmas(db: OraDatabase): void {
+function applyPragmas(db: OraDatabase, switchToWal: boolean): void {
   // Touch the schema first: SQLite reads page 1 lazily, so this is where a non-database or a
   // damaged header shows up, before any PRAGMA tries to write.
   db.run(() => db.handle.prepare('SELECT count(*) FROM sqlite_schema').pluck().get());
   db.pragma(`busy_timeout = ${db.busyTimeoutMs}`);
+  let synchronous: number = PRODUCTION_PRAGMAS.synchronous;
   if (!db.readonly) {
-    const mode = String(db.pragma(`journal_mode = WAL`)).toLowerCase();
-    if (mode !== PRODUCTION_PRAGMAS.journal_mode) {
-      throw new PragmaError(
-        `could not switch ${db.path} to WAL journal mode (it stays '${mode}'); WAL needs a local filesystem with shared memory — move the database off network storage`,
-      );
-    }
-    db.pragma('synchronous = NORMAL');
+    if (switchToWal) switchJournalToWal(db);
+    // NORMAL is safe with WAL only; a rollback journal keeps SQLite's default FULL.
+    if (String(db.pragma('journal_mode')).toLowerCase() !== 'wal') synchronous = 2;
+    db.pragma(`synchronous = ${synchronous}`);
   }
   db.pragma('foreign_keys = ON');
   db.pragma('temp_store = MEMORY');
@@ -137,13 +145,30 @@ function applyPragmas(db: OraDatabase): void {
     ['cache_size', PRODUCTION_PRAGMAS.cache_size],
     ['busy_timeout', db.busyTimeoutMs],
   ];
-  if (!db.readonly) expected.push(['synchronous', PRODUCTION_PRAGMAS.synchronous]);
+  if (!db.readonly) expected.push(['synchronous', synchronous]);
   for (const [name, want] of expected) {
     const got = Number(db.pragma(name));
     if (got !== want) {
       throw new PragmaError(`PRAGMA ${name} did not take on ${db.path}: wanted ${want}, SQLite reports ${got}`);
     }
   }
+}
+
+/**
+ * Switches a read-write connection's database to WAL (persistent: every later connection sees
+ * it) with the guide's `synchronous = NORMAL`, and returns the mode it had before. Fails when the
+ * filesystem refuses WAL. Only where the operator asked for it (SPEC §4.7).
+ */
+export function switchJournalToWal(db: OraDatabase): string {
+  const before = String(db.pragma('journal_mode')).toLowerCase();
+  const mode = String(db.pragma(`journal_mode = WAL`)).toLowerCase();
+  if (mode !== PRODUCTION_PRAGMAS.journal_mode) {
+    throw new PragmaError(
+      `could not switch ${db.path} to WAL journal mode (it stays '${mode}'); WAL needs a local filesystem with shared memory — move the database off network storage`,
+    );
+  }
+  db.pragma('synchronous = NORMAL');
+  return before;
 }
 
 /** The PRAGMAs a connection actually runs with, read back (for health-check and metrics). */

@@ -89,6 +89,16 @@ export function explainStatement(db: OraDatabase, sql: string, options: ExplainO
     }
   } catch (error) {
     if (error instanceof RangeError || (error as { code?: string }).code === 'SQLITE_RANGE') invalidSql(error);
+    if (isOraError(error)) throw error;
+    const code = String((error as { code?: unknown }).code ?? '');
+    if (code.startsWith('SQLITE_')) {
+      // The statement itself failed on this data (a constraint, a type, a missing function):
+      // the user's input, reported as such. A writer ran inside BEGIN … ROLLBACK: nothing changed.
+      throw new InvalidInputError(
+        `the statement failed: ${(error as Error).message} (${code})${statement.readonly ? '' : '; it ran inside a transaction that was rolled back, nothing changed'}; fix the statement or its parameters`,
+        { cause: error },
+      );
+    }
     throw error;
   }
   const executionMs = Math.round((performance.now() - started) * 100) / 100;

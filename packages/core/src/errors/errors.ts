@@ -108,14 +108,32 @@ export class DatabaseLockedError extends OraError {
   readonly exitStatus = EXIT.environment;
 }
 
-/** The database's schema is newer than this code understands, or older than it needs (exit 3). */
-export class SchemaVersionError extends OraError {
-  readonly code: 'SCHEMA_TOO_NEW' | 'SCHEMA_OUTDATED';
-  readonly exitStatus = EXIT.environment;
+export type SchemaErrorCode = 'SCHEMA_TOO_NEW' | 'SCHEMA_OUTDATED' | 'NOT_ORA_SCHEMA' | 'SCHEMA_MISMATCH';
 
-  constructor(message: string, code: 'SCHEMA_TOO_NEW' | 'SCHEMA_OUTDATED', options?: OraErrorOptions) {
+/**
+ * The database's schema is not the one the command needs (exit 3, like every other "the database
+ * is not what this run needs" condition): newer than this code (SCHEMA_TOO_NEW), older
+ * (SCHEMA_OUTDATED), not an ORA database at all (NOT_ORA_SCHEMA), or ORA tables that differ in a
+ * way `migrate` cannot bridge (SCHEMA_MISMATCH).
+ */
+export class SchemaVersionError extends OraError {
+  readonly code: SchemaErrorCode;
+  readonly exitStatus = EXIT.environment;
+  /** Per-table, per-column differences (SCHEMA_MISMATCH), shown in `--json` too. */
+  readonly differences: { table: string; column?: string; index?: string; problem: string }[];
+
+  constructor(
+    message: string,
+    code: SchemaErrorCode,
+    options?: OraErrorOptions & { differences?: SchemaVersionError['differences'] },
+  ) {
     super(message, options);
     this.code = code;
+    this.differences = options?.differences ?? [];
+  }
+
+  override toJSON(): ReturnType<OraError['toJSON']> & { differences?: SchemaVersionError['differences'] } {
+    return this.differences.length > 0 ? { ...super.toJSON(), differences: this.differences } : super.toJSON();
   }
 }
 

@@ -3,6 +3,7 @@ import { statements as inventoryStatements } from '../repositories/inventory.js'
 import { statements as kpiStatements } from '../repositories/kpis.js';
 import { statements as shipmentStatements } from '../repositories/shipments.js';
 import { statements as workflowStatements } from '../repositories/workflows.js';
+import { inspectOraSchema } from '../schema/ora-schema.js';
 
 export interface PlanStep {
   /** SCAN (whole table or index) or SEARCH (by key). */
@@ -69,22 +70,46 @@ export interface NamedQuery {
 
 /**
  * The statements the toolkit itself runs against ORA tables (the repositories' prepared
- * statements), plus the guide's own troubleshooting query: what index usage is judged by.
+ * statements), plus the guide's own troubleshooting query: what index usage is judged by. On a
+ * database without the ORA schema (SPEC §6) they are skipped, and `skipped` says why; a group
+ * whose tables or columns this database lacks is skipped by itself.
  */
-export function knownQueries(db: OraDatabase): NamedQuery[] {
-  const groups = {
-    inventory: inventoryStatements(db.handle),
-    shipments: shipmentStatements(db.handle),
-    workflows: workflowStatements(db.handle),
-    kpis: kpiStatements(db.handle),
+export function knownQueries(db: OraDatabase): { queries: NamedQuery[]; skipped: string | null } {
+  const status = inspectOraSchema(db);
+  if (status.kind !== 'ora') {
+    return {
+      queries: [],
+      skipped: `not an ORA database (none of the ORA tables ${status.oraTablesMissing.join(', ')}): the ORA known queries were skipped`,
+    };
+  }
+  const factories = {
+    inventory: () => inventoryStatements(db.handle),
+    shipments: () => shipmentStatements(db.handle),
+    workflows: () => workflowStatements(db.handle),
+    kpis: () => kpiStatements(db.handle),
   };
   const out: NamedQuery[] = [];
-  for (const [group, stmts] of Object.entries(groups)) {
+  const skippedGroups: string[] = [];
+  for (const [group, make] of Object.entries(factories)) {
+    let stmts: Record<string, { source: string }>;
+    try {
+      stmts = make();
+    } catch (error) {
+      skippedGroups.push(`${group} (${(error as Error).message})`);
+      continue;
+    }
     for (const [name, stmt] of Object.entries(stmts)) out.push({ name: `${group}.${name}`, sql: stmt.source });
   }
-  out.push({ name: 'guide.recent-shipped-items', sql: "SELECT * FROM shipped_items WHERE ship_date > '2025-01-01'" });
-  out.push({ name: 'guide.order-items', sql: 'SELECT * FROM shipped_items WHERE order_number = ?' });
-  return out;
+  if (status.oraTablesPresent.includes('shipped_items')) {
+    out.push({ name: 'guide.recent-shipped-items', sql: "SELECT * FROM shipped_items WHERE ship_date > '2025-01-01'" });
+    out.push({ name: 'guide.order-items', sql: 'SELECT * FROM shipped_items WHERE order_number = ?' });
+  } else {
+    skippedGroups.push('guide (no such table: shipped_items)');
+  }
+  return {
+    queries: out,
+    skipped: skippedGroups.length > 0 ? `ORA known queries skipped: ${skippedGroups.join('; ')}` : null,
+  };
 }
 
 export interface IndexUsageReport {

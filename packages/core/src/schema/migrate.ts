@@ -1,6 +1,7 @@
 import type { OraDatabase } from '../connection/connection.js';
 import { SchemaVersionError } from '../errors/errors.js';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
+import { assertOraSchema } from './ora-schema.js';
 
 export interface MigrateResult {
   fromVersion: number;
@@ -54,15 +55,9 @@ export function migrate(db: OraDatabase, migrations: readonly Migration[] = MIGR
 
 /**
  * Refuses to run domain code against a database whose schema is not the one this code writes:
- * newer (SCHEMA_TOO_NEW) or older (SCHEMA_OUTDATED, run `ora-db migrate`).
+ * not an ORA database (NOT_ORA_SCHEMA), newer (SCHEMA_TOO_NEW) or older (SCHEMA_OUTDATED, run
+ * `ora-db migrate`). See `assertOraSchema`, which also names the tables a job needs.
  */
-export function assertSchemaCurrent(db: OraDatabase): void {
-  const version = schemaVersion(db);
-  refuseNewer(db, version, LATEST_SCHEMA_VERSION);
-  if (version < LATEST_SCHEMA_VERSION) {
-    throw new SchemaVersionError(
-      `database schema is out of date: ${db.path} is at version ${version}, this ora-db needs ${LATEST_SCHEMA_VERSION}; run 'ora-db migrate --db ${db.path}' (or 'ora-db init' for a new database)`,
-      'SCHEMA_OUTDATED',
-    );
-  }
+export function assertSchemaCurrent(db: OraDatabase, job = 'this command'): void {
+  assertOraSchema(db, job);
 }
