@@ -154,6 +154,7 @@ describe('recover on any schema', () => {
     expect(lostReadings).toBeGreaterThan(0);
     expect(lostReadings).toBeLessThan(300); // one leaf's rows
     expect(r.tables.find((x) => x.name === 'readings')?.unreadablePages).toBe(1);
+    expect(r.lostAndFound).toBe(0); // pointer-map pages (auto_vacuum) are no rows
     const db = new Database(out, { readonly: true });
     const orig = new Database(original, { readonly: true });
     try {
@@ -239,6 +240,34 @@ describe('recover on any schema', () => {
     expect(want.size - got.size).toBeLessThan(leaves.length > 1 ? want.size / 2 : want.size + 1);
     const check = new Database(out, { readonly: true });
     expect(check.pragma('page_size', { simple: true })).toBe(size);
+    check.close();
+  });
+
+  it('skips the pointer-map pages of an auto_vacuum=FULL database (nothing from them in lost_and_found)', () => {
+    const path = t.path('av.db');
+    const db = new Database(path);
+    db.pragma('auto_vacuum = FULL');
+    db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE b (id INTEGER PRIMARY KEY, w BLOB)');
+    db.transaction(() => {
+      for (let i = 0; i < 20000; i++) {
+        db.prepare('INSERT INTO a (v) VALUES (?)').run(`a${i}`);
+        if (i % 10 === 0) db.prepare('INSERT INTO b (w) VALUES (?)').run(Buffer.alloc(300, i & 255));
+      }
+    })();
+    db.exec('DELETE FROM a WHERE id % 3 = 0');
+    db.close();
+    const original = t.path('av-orig.db');
+    writeFileSync(original, readFileSync(path));
+    const interior = pagesOf(path, 'a', 'internal');
+    garble(path, [interior[interior.length - 1] as number]);
+    const out = t.path('av-out.db');
+    const r = recoverDatabase({ path, outPath: out, replace: false, force: false });
+    expect(r.integrity?.ok).toBe(true);
+    expect(r.lostAndFound).toBe(0);
+    expect(rowsOf(out, 'a')).toEqual(rowsOf(original, 'a'));
+    expect(rowsOf(out, 'b')).toEqual(rowsOf(original, 'b'));
+    const check = new Database(out, { readonly: true });
+    expect(check.pragma('auto_vacuum', { simple: true })).toBe(1);
     check.close();
   });
 

@@ -195,6 +195,7 @@ export function buildRecovered(
   source: PageSource,
   path: string,
   onProgress?: (done: number, total: number, unit: string) => void,
+  onPhase?: (name: string) => void,
 ): RebuildReport {
   let mark = performance.now();
   const lap = () => {
@@ -203,7 +204,9 @@ export function buildRecovered(
     mark = now;
     return ms;
   };
+  onPhase?.('plan');
   const plan = planSalvage(source);
+  onPhase?.('salvage');
   const phaseMs = { plan: lap(), rows: 0, indexes: 0, check: 0 };
   const db = new Database(path);
   try {
@@ -308,6 +311,7 @@ export function buildRecovered(
     db.exec('COMMIT');
     if (lost === 0) db.exec(`DROP TABLE ${quoteIdentifier(lostName)}`);
     phaseMs.rows = lap();
+    onPhase?.('indexes');
 
     // Indexes, built once from the recovered rows, so damaged index pages are simply rebuilt.
     for (const e of plan.schema) {
@@ -334,6 +338,7 @@ export function buildRecovered(
     db.pragma(`user_version = ${Number.isInteger(source.userVersion) ? source.userVersion : 0}`);
     if (source.applicationId !== 0) db.pragma(`application_id = ${source.applicationId}`);
     phaseMs.indexes = lap();
+    onPhase?.('check');
     const rows = db.prepare('PRAGMA integrity_check(100)').pluck().all() as string[];
     const integrity = { ok: rows.length === 1 && rows[0] === 'ok', problems: rows[0] === 'ok' ? [] : rows };
     const foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;

@@ -38,6 +38,8 @@ export interface RecoverOptions {
   force: boolean;
   /** Told the pages salvaged so far, at most every few thousand pages. */
   onProgress?: (done: number, total: number, unit: string) => void;
+  /** Told each phase as it starts: copy, plan, salvage, indexes, check. */
+  onPhase?: (name: string) => void;
 }
 
 export interface RecoverReport extends Omit<RebuildReport, 'integrity' | 'foreignKeyViolations'> {
@@ -137,6 +139,7 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
   // 1. The emergency copy, untouched: each file copied under a temp name and renamed once
   // complete, so a run killed half-way leaves no partial file that could pass for the copy. A
   // name already taken (a run earlier in the same second) gets a counter.
+  options.onPhase?.('copy');
   const partials: string[] = [];
   let copyBase = '';
   try {
@@ -176,7 +179,7 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
   const building = join(out ? dirname(out) : dir, `.ora-recover-${process.pid}-out.db`);
   try {
     closeSync(openSync(building, 'wx', 0o600));
-    const built = buildRecovered(source, building, options.onProgress);
+    const built = buildRecovered(source, building, options.onProgress, options.onPhase);
     Object.assign(report, built);
   } catch (error) {
     removeFiles(building);
