@@ -43,16 +43,33 @@ export const recoverJob = defineJob({
       };
     }
     const lost = r.tables.reduce((s, t) => s + t.unreadablePages, 0);
+    const cells = r.tables.reduce((s, t) => s + t.unreadableCells, 0);
+    const strays = r.tables.reduce((s, t) => s + t.fromScan, 0);
     if (lost > 0) logger.warn({ unreadablePages: lost }, `${lost} page(s) could not be read; their rows are lost`);
+    if (cells > 0)
+      logger.warn(
+        { unreadableCells: cells },
+        `${cells} row(s) could not be decoded (e.g. an overflow chain cut short); they are lost`,
+      );
+    if (r.notRecreated.length > 0)
+      logger.warn({ notRecreated: r.notRecreated }, `not recreated: ${r.notRecreated.join(', ')}`);
+    const failedVirtual = r.virtualTables.filter((v) => v.status === 'failed');
+    if (!r.freelistComplete && strays > 0) {
+      logger.warn(
+        { rowsOutsideTrees: strays },
+        `the freelist could not be read whole: some of the ${strays} row(s) found outside their table's tree may be rows deleted before the damage`,
+      );
+    }
     const ok = r.integrity?.ok === true;
-    return {
-      status: !ok
-        ? ('failed' as const)
-        : lost > 0 || r.lostAndFound > 0 || (r.foreignKeyViolations ?? 0) > 0
-          ? ('warn' as const)
-          : ('ok' as const),
-      ...r,
-    };
+    const doubtful =
+      lost > 0 ||
+      cells > 0 ||
+      r.lostAndFound > 0 ||
+      (r.foreignKeyViolations ?? 0) > 0 ||
+      r.notRecreated.length > 0 ||
+      failedVirtual.length > 0 ||
+      (!r.freelistComplete && strays > 0);
+    return { status: !ok ? ('failed' as const) : doubtful ? ('warn' as const) : ('ok' as const), ...r };
   },
   summarize: (r) =>
     r.status === 'skipped'

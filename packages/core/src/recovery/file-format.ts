@@ -68,8 +68,8 @@ function walChecksum(data: Buffer, s0: number, s1: number, bigEndian: boolean): 
  * first bad frame — a torn last frame included — and keep only frames up to the last commit frame).
  * Frames are checksummed as they are read, one at a time; nothing but the index is kept.
  */
-export function indexWal(path: string, pageSize: number): Map<number, number> {
-  const frames = new Map<number, number>();
+export function indexWal(path: string, pageSize: number): Map<number, number> & { committedPages?: number } {
+  const frames: Map<number, number> & { committedPages?: number } = new Map<number, number>();
   if (!existsSync(path)) return frames;
   let fd: number;
   try {
@@ -104,11 +104,13 @@ export function indexWal(path: string, pageSize: number): Map<number, number> {
       [c0, c1] = walChecksum(frame.subarray(0, 8), c0, c1, bigEndian);
       [c0, c1] = walChecksum(frame.subarray(24), c0, c1, bigEndian);
       if (c0 !== frame.readUInt32BE(16) || c1 !== frame.readUInt32BE(20)) break;
+      if (frame.readUInt32BE(0) === 0) break; // no page 0: SQLite stops here too
       pending.set(frame.readUInt32BE(0), offset + 24);
       if (frame.readUInt32BE(4) !== 0) {
-        // A commit frame: everything so far is committed.
+        // A commit frame: everything so far is committed, and the database is this many pages.
         for (const [page, at] of pending) frames.set(page, at);
         pending.clear();
+        frames.committedPages = frame.readUInt32BE(4);
       }
     }
   } finally {
@@ -184,34 +186,51 @@ export function openPageSource(path: string, options: { useWal?: boolean } = {})
   let applicationId = 0;
   let autoVacuum: PageSource['autoVacuum'] = 0;
   let headerPageCount = 0;
-  if (header && header.subarray(0, 16).toString('latin1') === 'SQLite format 3\0') {
+  const readHeader = (h: Buffer) => {
+    reserved = h[20] ?? 0;
+    if (pageSize - reserved < 480) reserved = 0;
+    const enc = h.readUInt32BE(56);
+    encoding = enc === 2 ? 'utf16le' : enc === 3 ? 'utf16be' : 'utf8';
+    userVersion = h.readInt32BE(60);
+    applicationId = h.readInt32BE(68);
+    autoVacuum = h.readUInt32BE(52) !== 0 ? (h.readUInt32BE(64) !== 0 ? 2 : 1) : 0;
+    headerPageCount = h.readUInt32BE(92) === h.readUInt32BE(24) ? h.readUInt32BE(28) : 0;
+  };
+  const magic = (h: Buffer | null) => h !== null && h.subarray(0, 16).toString('latin1') === 'SQLite format 3\0';
+  if (header && magic(header)) {
     const raw = header.readUInt16BE(16);
     const candidate = raw === 1 ? 65536 : raw;
     if (isPageSize(candidate)) {
       headerValid = true;
       pageSize = candidate;
-      reserved = header[20] ?? 0;
-      if (pageSize - reserved < 480) reserved = 0;
-      const enc = header.readUInt32BE(56);
-      encoding = enc === 2 ? 'utf16le' : enc === 3 ? 'utf16be' : 'utf8';
-      userVersion = header.readInt32BE(60);
-      applicationId = header.readInt32BE(68);
-      if (header.readUInt32BE(52) !== 0) autoVacuum = header.readUInt32BE(64) !== 0 ? 2 : 1;
-      if (header.readUInt32BE(92) === header.readUInt32BE(24)) headerPageCount = header.readUInt32BE(28);
+      readHeader(header);
     }
   }
   if (!headerValid) pageSize = inferPageSize(fd, size);
-  const wal = options.useWal === false ? new Map<number, number>() : indexWal(`${path}-wal`, pageSize);
+  const wal: ReturnType<typeof indexWal> =
+    options.useWal === false ? new Map<number, number>() : indexWal(`${path}-wal`, pageSize);
   let walFd: number | null = null;
   if (wal.size > 0) {
     try {
       walFd = openSync(`${path}-wal`, 'r');
     } catch {
       wal.clear();
+      delete wal.committedPages;
     }
   }
-  let pageCount = Math.floor(size / pageSize);
-  for (const n of wal.keys()) pageCount = Math.max(pageCount, n);
+  // The newest header is the WAL's page 1, when it has one (a migration's user_version, say).
+  const walHeader = walFd !== null && wal.has(1) ? readAt(walFd, wal.get(1) as number, 100) : null;
+  if (walHeader && magic(walHeader)) {
+    headerValid = true;
+    readHeader(walHeader);
+  }
+  // How many pages the database has: the last WAL commit says; else the header, when its count is
+  // valid and smaller than the file (pages past it are stale, e.g. left by a vacuum); a count
+  // larger than the file (cut short) is not believed, and the pages that are there are read.
+  const filePages = Math.floor(size / pageSize);
+  let pageCount = filePages;
+  if (wal.committedPages) pageCount = wal.committedPages;
+  else if (headerPageCount > 0 && headerPageCount < filePages) pageCount = headerPageCount;
   pageCount = Math.min(pageCount, MAX_PAGE_COUNT);
   const usableSize = pageSize - reserved;
   const pagesPerBlock = Math.max(1, Math.floor(BLOCK_BYTES / pageSize));

@@ -45,9 +45,16 @@ export interface RebuildReport {
   walPagesApplied: number;
   pagesScanned: number;
   freelistPages: number;
+  /** Whether the freelist was read whole (else rows found outside every tree may be deleted ones). */
+  freelistComplete: boolean;
   /** Milliseconds per phase: plan (pass 1), rows (pass 2 and inserts), indexes, check. */
   phaseMs: { plan: number; rows: number; indexes: number; check: number };
 }
+
+/** A serial type that binds through `CAST(? AS TEXT)` unchanged: text, or NULL. */
+const textLike = (t: number) => t === 0 || (t >= 13 && (t & 1) === 1);
+/** Prepared statements kept per table (one per pattern of text and other values in a row). */
+const MAX_STATEMENTS = 32;
 
 /** Rows per write transaction of the new database. */
 const BATCH_ROWS = 50_000;
@@ -94,9 +101,12 @@ class TableWriter {
   private readonly exact: boolean[];
   private readonly args: SqlValue[] = [];
 
+  private readonly plainStatements = new Map<string, { stmt: Statement; cols: number[] }>();
+
   constructor(
     private readonly db: Database.Database,
     readonly shape: TableShape,
+    private readonly encoding: PageSource['textEncoding'],
   ) {
     this.figures = {
       name: shape.name,
@@ -120,31 +130,29 @@ class TableWriter {
     this.exact = shape.columns.map((c) => !convertsNumbers(c.type));
   }
 
-  private statement(types: number[], orIgnore: boolean): { stmt: Statement; cols: number[] } {
+  /** The statement for a row of these serial types; null when the cache is full (see `plain`). */
+  private statement(types: number[], orIgnore: boolean): { stmt: Statement; cols: number[] } | null {
     // The key: the value count, whether OR IGNORE, and which values are text (a bit each; wide
     // tables fall back to a string).
+    // NULL binds as NULL through CAST(? AS TEXT) as well, so a column is "text" unless its value
+    // is a number or a blob: the key of a table's rows hardly varies.
     let key: number | string = types.length * 2 + (orIgnore ? 1 : 0);
     if (types.length <= 24) {
       let mask = 0;
-      for (let i = 0; i < types.length; i++) {
-        const t = types[i] as number;
-        if (t >= 13 && (t & 1) === 1) mask |= 1 << i;
-      }
+      for (let i = 0; i < types.length; i++) if (textLike(types[i] as number)) mask |= 1 << i;
       key += mask * 64;
     } else {
-      key = `${key}:${types.map((t) => (t >= 13 && (t & 1) === 1 ? 't' : '.')).join('')}`;
+      key = `${key}:${types.map((t) => (textLike(t) ? 't' : '.')).join('')}`;
     }
     let entry = this.statements.get(key);
+    if (!entry && this.statements.size >= MAX_STATEMENTS) return null;
     if (!entry) {
       const cols: number[] = [];
       for (let i = 0; i < types.length; i++) {
         const c = this.shape.columns[i];
         if (c && !c.generated && !c.ipk) cols.push(i);
       }
-      const isText = (i: number) => {
-        const t = types[i] as number;
-        return t >= 13 && (t & 1) === 1;
-      };
+      const isText = (i: number) => textLike(types[i] as number);
       const names = cols.map((i) => quoteIdentifier((this.shape.columns[i] as { name: string }).name));
       const marks = cols.map((i) => (isText(i) ? 'CAST(? AS TEXT)' : '?'));
       if (this.rowidName) {
@@ -160,17 +168,42 @@ class TableWriter {
     return entry;
   }
 
+  /** The statement with plain `?` for every value, by value count. */
+  private plain(count: number, orIgnore: boolean): { stmt: Statement; cols: number[] } {
+    const key = `${count}:${orIgnore}`;
+    let entry = this.plainStatements.get(key);
+    if (!entry) {
+      const cols: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const c = this.shape.columns[i];
+        if (c && !c.generated && !c.ipk) cols.push(i);
+      }
+      const names = cols.map((i) => quoteIdentifier((this.shape.columns[i] as { name: string }).name));
+      if (this.rowidName) names.unshift(quoteIdentifier(this.rowidName));
+      const stmt = this.db.prepare(
+        `INSERT ${orIgnore ? 'OR IGNORE ' : ''}INTO ${quoteIdentifier(this.shape.name)} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
+      );
+      entry = { stmt, cols };
+      this.plainStatements.set(key, entry);
+    }
+    return entry;
+  }
+
   /** Inserts a raw row: inserted, a duplicate of a rowid the table has (scans only), or refused. */
   insert(row: RecoveredRow, fromScan: boolean): 'inserted' | 'duplicate' | 'refused' {
     if (fromScan && this.exists?.get(row.rowid)) return 'duplicate';
     if (row.values.length > this.shape.columns.length) return 'refused';
-    const { stmt, cols } = this.statement(row.types, fromScan && !this.rowidName);
+    const orIgnore = fromScan && !this.rowidName;
+    const cached = this.statement(row.types, orIgnore);
+    // A table whose rows mix text and other classes in too many ways: text decoded and bound as strings.
+    const { stmt, cols } = cached ?? this.plain(row.types.length, orIgnore);
     const args = this.args;
     args.length = 0;
     if (this.rowidName) args.push(row.rowid);
     for (const i of cols) {
-      const v = row.values[i] as SqlValue;
+      let v = row.values[i] as SqlValue;
       const t = row.types[i] as number;
+      if (!cached && Buffer.isBuffer(v) && (t & 1) === 1) v = textOf(v, this.encoding);
       // A double binds as REAL: where the column would not convert it back, bind the integer as one.
       args.push(typeof v === 'number' && this.exact[i] && ((t >= 1 && t <= 6) || t === 8 || t === 9) ? BigInt(v) : v);
     }
@@ -258,7 +291,7 @@ export function buildRecovered(
     const writer = (tree: TreeState): TableWriter | null => {
       let w = writers.get(tree);
       if (!w && tree.shape && created.has(tree.shape.name)) {
-        w = new TableWriter(db, tree.shape);
+        w = new TableWriter(db, tree.shape, source.textEncoding);
         writers.set(tree, w);
       }
       return w ?? null;
@@ -371,6 +404,7 @@ export function buildRecovered(
       walPagesApplied: source.walPages,
       pagesScanned,
       freelistPages: plan.freelistPages,
+      freelistComplete: plan.freelistComplete,
       phaseMs,
     };
   } finally {

@@ -130,6 +130,7 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     walPagesApplied: 0,
     pagesScanned: 0,
     freelistPages: 0,
+    freelistComplete: true,
     phaseMs: { plan: 0, rows: 0, indexes: 0, check: 0 },
   };
   if (healthy && !options.force) return report;
@@ -215,6 +216,15 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     if (!report.integrity?.ok) {
       throw new RestoreFailedError(
         `the recovered database ${output} fails integrity_check; the damaged database was left in place`,
+      );
+    }
+    const missing = [
+      ...report.notRecreated,
+      ...report.virtualTables.filter((v) => v.status === 'failed').map((v) => `virtual table ${v.name} (${v.detail})`),
+    ];
+    if (missing.length > 0) {
+      throw new RestoreFailedError(
+        `the recovered database ${output} lacks ${missing.join(', ')}; the damaged database was left in place — look at ${output}, fix what is missing there, and swap it in yourself`,
       );
     }
     const holders = processesHolding(path) ?? [];

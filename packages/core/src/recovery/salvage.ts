@@ -87,6 +87,11 @@ export interface SalvagePlan {
   /** Per page: 0 unowned, > 0 the owning tree's id (overflow pages included once pass 2 has read them), -1 freelist. */
   owner: Int32Array;
   freelistPages: number;
+  /**
+   * Whether the freelist was read whole. When not (a damaged trunk, or no header), stray pages may
+   * be freed pages whose deleted rows would come back: the report says so.
+   */
+  freelistComplete: boolean;
 }
 
 /**
@@ -106,6 +111,8 @@ export interface SalvageSink {
 export type SalvageProgress = (done: number, total: number) => void;
 
 const FREELIST = -1;
+/** A page two trees reach: neither takes it; it is scanned as a stray. */
+const CONTESTED = -3;
 /** Added to a tree's id once pass 2 has visited the page: a damaged pointer back up the tree cannot loop. */
 const VISITED = 1 << 30;
 
@@ -142,6 +149,7 @@ function walk(
   tree: TreeState,
   claim: boolean,
   visit: (n: number, page: Buffer, header: PageHeader) => void,
+  trees?: TreeState[],
 ): void {
   const interiorKind = tree.kind === 'index' || tree.shape?.withoutRowid ? 2 : 5;
   const leafKind = interiorKind === 2 ? 10 : 13;
@@ -153,6 +161,14 @@ function walk(
     const mine = n > 0 && n < owner.length && (claim ? owner[n] === 0 : owner[n] === id);
     const page = mine ? copyPage(source, n, scratch) : null;
     const header = page ? parsePageHeader(page, n, source.usableSize) : null;
+    if (claim && !mine && n > 0 && n < owner.length && (owner[n] as number) > 1 && owner[n] !== id) {
+      // Two trees reach one page: one of them has a damaged pointer, and which is unknown. Neither
+      // takes the page (it is scanned as a stray) and both count as damaged, so its rows go where
+      // the shape alone decides, or to lost_and_found.
+      const other = trees?.[owner[n] as number];
+      if (other) other.damaged = true;
+      owner[n] = CONTESTED;
+    }
     if (!page || !header || (header.type !== interiorKind && header.type !== leafKind)) {
       if (claim || mine) {
         tree.damaged = true;
@@ -174,9 +190,9 @@ function walk(
 }
 
 /** The freelist's trunk and leaf pages (file format §1.5): old deleted content that must not come back. */
-function markFreelist(source: PageSource, owner: Int32Array): number {
+function markFreelist(source: PageSource, owner: Int32Array): { marked: number; complete: boolean } {
   const header = source.page(1);
-  if (!header || !source.headerValid) return 0;
+  if (!header || !source.headerValid) return { marked: 0, complete: false };
   let trunk = header.readUInt32BE(32);
   const total = header.readUInt32BE(36);
   let marked = 0;
@@ -187,16 +203,23 @@ function markFreelist(source: PageSource, owner: Int32Array): number {
     }
   };
   let trunks = 0;
-  while (trunk !== 0 && trunk < owner.length && owner[trunk] === 0 && trunks++ <= total) {
+  let complete = true;
+  while (trunk !== 0) {
+    if (trunk >= owner.length || owner[trunk] !== 0 || trunks++ > total) {
+      complete = false;
+      break;
+    }
     mark(trunk);
     const page = source.page(trunk);
-    if (!page) break;
-    const leaves = page.readUInt32BE(4);
-    if (leaves > (source.usableSize - 8) / 4) break; // a damaged trunk: what it lists is unknown
+    const leaves = page ? page.readUInt32BE(4) : Number.POSITIVE_INFINITY;
+    if (!page || leaves > (source.usableSize - 8) / 4) {
+      complete = false; // a damaged trunk: what it lists is unknown
+      break;
+    }
     for (let i = 0; i < leaves; i++) mark(page.readUInt32BE(8 + i * 4));
     trunk = page.readUInt32BE(0);
   }
-  return marked;
+  return { marked, complete: complete && marked === total };
 }
 
 /** The schema as this code creates it (used when the damaged file's own schema is unreadable). */
@@ -260,11 +283,16 @@ export function tableShapes(schema: SchemaEntry[]): TableShape[] {
         .all(e.name) as { cid: number; name: string; type: string; nn: number; pk: number; hidden: number }[];
       const pkCols = cols.filter((c) => c.pk > 0);
       const withoutRowid = info.wr === 1;
+      // `INTEGER PRIMARY KEY DESC` is no rowid alias: it is stored and has its own pk index.
+      const pkIndex = db.prepare("SELECT name FROM pragma_index_list(?) WHERE origin = 'pk'").pluck().get(e.name) as
+        | string
+        | undefined;
+      const alias = !withoutRowid && pkCols.length === 1 && pkIndex === undefined;
       const shape = (c: (typeof cols)[number]): ColumnShape => ({
         name: c.name,
         type: c.type.toUpperCase(),
         notNull: c.nn === 1,
-        ipk: !withoutRowid && pkCols.length === 1 && c.pk === 1 && c.type.toUpperCase() === 'INTEGER',
+        ipk: alias && c.pk === 1 && c.type.toUpperCase() === 'INTEGER',
         generated: c.hidden === 2 || c.hidden === 3,
       });
       // Virtual generated columns (hidden 2) are not in the record.
@@ -394,10 +422,18 @@ export function planSalvage(source: PageSource): SalvagePlan {
     if (e.type === 'index' && e.rootPage > 0) trees.push(newTree('index', e.name, e.rootPage, null));
   for (let id = 2; id < trees.length; id++) {
     const tree = trees[id] as TreeState;
-    if (tree.root > 0) walk(source, owner, id, tree, true, () => {});
+    if (tree.root > 0) walk(source, owner, id, tree, true, () => {}, trees);
   }
-  const freelistPages = markFreelist(source, owner);
-  return { schema, schemaSource, shapes, trees, owner, freelistPages };
+  const free = markFreelist(source, owner);
+  return {
+    schema,
+    schemaSource,
+    shapes,
+    trees,
+    owner,
+    freelistPages: free.marked,
+    freelistComplete: free.complete,
+  };
 }
 
 /**
@@ -463,13 +499,25 @@ export function salvageRows(
       }
     });
   }
-  const damaged = trees.filter((t) => t.kind === 'table' && t.shape && t.damaged && t.name !== 'sqlite_schema');
+  // A damaged schema tree read from the file may have lost the entry of a table whose intact tree
+  // then looks stray: its leaves would fit some damaged table. Nothing is attributed then.
+  const schemaTree = trees[1] as TreeState;
+  const attribute = !(schemaTree.damaged && plan.schemaSource === 'file');
+  const damaged = attribute
+    ? trees.filter((t) => t.kind === 'table' && t.shape && t.damaged && t.name !== 'sqlite_schema')
+    : [];
   const damagedRowid = damaged.filter((t) => !t.shape?.withoutRowid);
   const damagedWr = damaged.filter((t) => t.shape?.withoutRowid);
+  // Stray index leaves look like WITHOUT ROWID rows: with an index damaged, none is attributed.
+  const indexDamaged = trees.some((t) => t.kind === 'index' && t.damaged);
   let pagesScanned = 0;
   const scratch = Buffer.allocUnsafeSlow(source.pageSize);
+  // Strays: pages no tree owns, pages two trees reached, and pages a table tree claimed in pass 1
+  // that its walk in pass 2 did not reach again (below a contested page).
+  const stray = (o: number) =>
+    o === 0 || o === CONTESTED || (o > 1 && o < VISITED && trees[o]?.kind === 'table' && trees[o]?.shape !== null);
   for (let n = 2; n <= source.pageCount; n++) {
-    if (owner[n] !== 0) continue;
+    if (!stray(owner[n] as number)) continue;
     tick();
     if (source.isPointerMap(n)) continue;
     const page = copyPage(source, n, scratch);
@@ -491,7 +539,7 @@ export function salvageRows(
         else sink.lost(n, r);
       }
     } else if (header.type === 10 && damagedWr.length > 0) {
-      // A stray leaf of a WITHOUT ROWID table (or of an index, which is rebuilt anyway: not lost).
+      // A stray leaf of a WITHOUT ROWID table, or of an index (rebuilt anyway: not lost).
       pagesScanned++;
       const rows: RecoveredRow[] = [];
       for (const cell of header.cells) {
@@ -504,7 +552,8 @@ export function salvageRows(
         (t) =>
           rows.length > 0 && rows.every((r) => r.types.length === t.shape?.columns.length && fits(r.types, t.shape)),
       );
-      if (candidates.length === 1) for (const r of rows) sink.scanRow(candidates[0] as TreeState, r);
+      if (candidates.length === 1 && !indexDamaged) for (const r of rows) sink.scanRow(candidates[0] as TreeState, r);
+      else if (candidates.length > 0) for (const r of rows) sink.lost(n, r); // ambiguous: shown, not dropped
     }
   }
   progress?.(total, total);
