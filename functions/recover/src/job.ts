@@ -34,6 +34,7 @@ export const recoverJob = defineJob({
       replace: e.replace,
       force: e.force,
       onProgress: (done, total, unit) => progress.update(done, total, unit),
+      onPhase: (name) => progress.phase?.(name),
     });
     if (r.healthy && !e.force) {
       return {
