@@ -40,7 +40,6 @@ export interface RecoverOptions {
   onProgress?: (done: number, total: number, unit: string) => void;
   /** Told each phase as it starts: copy, plan, salvage, indexes, check. */
   onPhase?: (name: string) => void;
-
 }
 
 export interface RecoverReport extends Omit<RebuildReport, 'integrity' | 'foreignKeyViolations'> {
