@@ -25,7 +25,7 @@ const JOBS: [string, (f: { db: string; backups: string }) => string[], (f: { db:
       },
     ],
     ['weekly-vacuum', (f) => ['weekly-vacuum', '--db', f.db, '--force'], () => {}],
-    ['archive', (f) => ['archive', '--db', f.db, '--before', '2026-03-01'], () => {}],
+    ['archive', (f) => ['archive', '--db', f.db, '--before', '2026-03-01', '--max-lock-ms', '5'], () => {}],
     ['recover', (f) => ['recover', '--db', f.db, '--force', '--out', `${f.db}.recovered`], () => {}],
   ];
 

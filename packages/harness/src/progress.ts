@@ -74,7 +74,7 @@ export function formatDuration(seconds: number): string {
 
 function rateOf(p: Phase, now: number): number | null {
   const seconds = (now - p.startedAt) / 1000;
-  return p.counted && seconds >= 0.25 && p.done > 0 ? p.done / seconds : null;
+  return p.counted && seconds >= 0.1 && p.done > 0 ? p.done / seconds : null;
 }
 
 function unitSuffix(unit: string): string {
