@@ -12,7 +12,14 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recoverDatabase } from '@ora/core';
-import { bundleRunner, createKitchenSinkDatabase, createOraDatabase, tableContents, tempDir } from '@ora/testkit';
+import {
+  bundleRunner,
+  copyChinook,
+  createKitchenSinkDatabase,
+  createOraDatabase,
+  tableContents,
+  tempDir,
+} from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -114,6 +121,30 @@ describe('recover on any schema', () => {
       orig.close();
     } finally {
       db.close();
+    }
+  });
+
+  it('recovers the Chinook sample (--force) table for table, and salvages it after a garbled leaf', () => {
+    const path = copyChinook(t.dir);
+    const before = tableContents(path);
+    const healthy = t.path('healthy.db');
+    const r1 = recoverDatabase({ path, outPath: healthy, replace: false, force: true });
+    expect(r1.integrity?.ok).toBe(true);
+    expect(r1.notRecreated).toEqual([]);
+    expect(tableContents(healthy)).toEqual(before);
+    const original = t.path('orig.db');
+    writeFileSync(original, readFileSync(path));
+    garble(path, [pagesOf(path, 'InvoiceLine', 'leaf')[5] as number]);
+    const out = t.path('out.db');
+    const r2 = recoverDatabase({ path, outPath: out, replace: false, force: false });
+    expect(r2.integrity?.ok).toBe(true);
+    const got = rowsOf(out, 'InvoiceLine');
+    const want = rowsOf(original, 'InvoiceLine');
+    for (const row of got) expect(want.has(row)).toBe(true);
+    expect(want.size - got.size).toBeGreaterThan(0);
+    expect(want.size - got.size).toBeLessThan(200);
+    for (const table of ['Artist', 'Album', 'Track', 'Invoice', 'Customer']) {
+      expect(rowsOf(out, table)).toEqual(rowsOf(original, table));
     }
   });
 
