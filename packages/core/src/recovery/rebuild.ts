@@ -56,6 +56,17 @@ const textLike = (t: number) => t === 0 || (t >= 13 && (t & 1) === 1);
 /** Prepared statements kept per table (one per pattern of text and other values in a row). */
 const MAX_STATEMENTS = 32;
 
+/** A table's figures before any row. */
+const noRows = (name: string): RebuiltTable => ({
+  name,
+  recovered: 0,
+  fromTree: 0,
+  fromScan: 0,
+  unreadablePages: 0,
+  unreadableCells: 0,
+  rejected: 0,
+});
+
 /** Rows per write transaction of the new database. */
 const BATCH_ROWS = 50_000;
 /** The new database's page cache while it is built (KiB; the sorter of CREATE INDEX spills to disk beyond it). */
@@ -108,15 +119,7 @@ class TableWriter {
     readonly shape: TableShape,
     private readonly encoding: PageSource['textEncoding'],
   ) {
-    this.figures = {
-      name: shape.name,
-      recovered: 0,
-      fromTree: 0,
-      fromScan: 0,
-      unreadablePages: 0,
-      unreadableCells: 0,
-      rejected: 0,
-    };
+    this.figures = noRows(shape.name);
     const names = new Set(shape.columns.map((c) => c.name.toLowerCase()));
     const ipk = shape.columns.find((c) => c.ipk);
     this.rowidName = shape.withoutRowid
@@ -147,25 +150,32 @@ class TableWriter {
     let entry = this.statements.get(key);
     if (!entry && this.statements.size >= MAX_STATEMENTS) return null;
     if (!entry) {
-      const cols: number[] = [];
-      for (let i = 0; i < types.length; i++) {
-        const c = this.shape.columns[i];
-        if (c && !c.generated && !c.ipk) cols.push(i);
-      }
-      const isText = (i: number) => textLike(types[i] as number);
-      const names = cols.map((i) => quoteIdentifier((this.shape.columns[i] as { name: string }).name));
-      const marks = cols.map((i) => (isText(i) ? 'CAST(? AS TEXT)' : '?'));
-      if (this.rowidName) {
-        names.unshift(quoteIdentifier(this.rowidName));
-        marks.unshift('?');
-      }
-      const stmt = this.db.prepare(
-        `INSERT ${orIgnore ? 'OR IGNORE ' : ''}INTO ${quoteIdentifier(this.shape.name)} (${names.join(', ')}) VALUES (${marks.join(', ')})`,
-      );
-      entry = { stmt, cols };
+      entry = this.prepare(types.length, orIgnore, (i) => textLike(types[i] as number));
       this.statements.set(key, entry);
     }
     return entry;
+  }
+
+  /**
+   * An INSERT of the first `count` stored values (generated columns and the INTEGER PRIMARY KEY
+   * left out; the rowid first when it can be named), `CAST(? AS TEXT)` where `text(i)`.
+   */
+  private prepare(count: number, orIgnore: boolean, text: (i: number) => boolean): { stmt: Statement; cols: number[] } {
+    const cols: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const c = this.shape.columns[i];
+      if (c && !c.generated && !c.ipk) cols.push(i);
+    }
+    const names = cols.map((i) => quoteIdentifier((this.shape.columns[i] as { name: string }).name));
+    const marks = cols.map((i) => (text(i) ? 'CAST(? AS TEXT)' : '?'));
+    if (this.rowidName) {
+      names.unshift(quoteIdentifier(this.rowidName));
+      marks.unshift('?');
+    }
+    const stmt = this.db.prepare(
+      `INSERT ${orIgnore ? 'OR IGNORE ' : ''}INTO ${quoteIdentifier(this.shape.name)} (${names.join(', ')}) VALUES (${marks.join(', ')})`,
+    );
+    return { stmt, cols };
   }
 
   /** The statement with plain `?` for every value, by value count. */
@@ -173,17 +183,7 @@ class TableWriter {
     const key = `${count}:${orIgnore}`;
     let entry = this.plainStatements.get(key);
     if (!entry) {
-      const cols: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const c = this.shape.columns[i];
-        if (c && !c.generated && !c.ipk) cols.push(i);
-      }
-      const names = cols.map((i) => quoteIdentifier((this.shape.columns[i] as { name: string }).name));
-      if (this.rowidName) names.unshift(quoteIdentifier(this.rowidName));
-      const stmt = this.db.prepare(
-        `INSERT ${orIgnore ? 'OR IGNORE ' : ''}INTO ${quoteIdentifier(this.shape.name)} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`,
-      );
-      entry = { stmt, cols };
+      entry = this.prepare(count, orIgnore, () => false);
       this.plainStatements.set(key, entry);
     }
     return entry;
@@ -380,15 +380,7 @@ export function buildRecovered(
     const tables: RebuiltTable[] = [];
     for (const tree of plan.trees) {
       if (tree.kind !== 'table' || !tree.shape || tree.name.startsWith('sqlite_')) continue;
-      const figures = writers.get(tree)?.figures ?? {
-        name: tree.name,
-        recovered: 0,
-        fromTree: 0,
-        fromScan: 0,
-        unreadablePages: 0,
-        unreadableCells: 0,
-        rejected: 0,
-      };
+      const figures = writers.get(tree)?.figures ?? noRows(tree.name);
       figures.unreadablePages = tree.unreadablePages;
       figures.unreadableCells = tree.unreadableCells;
       tables.push(figures);
