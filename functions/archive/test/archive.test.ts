@@ -30,7 +30,9 @@ afterEach(() => t.cleanup());
 const TABLES = ['shipped_orders', 'shipped_items'];
 
 function rows(path: string, table: string): unknown[][] {
-  const raw = new Database(path, { readonly: true });
+  // Read-write (never creating): after a SIGKILL a WAL file's index must be rebuilt, which a
+  // read-only connection cannot do ("attempt to write a readonly database").
+  const raw = new Database(path, { fileMustExist: true });
   try {
     return raw.prepare(`SELECT * FROM ${table} ORDER BY id`).raw().all() as unknown[][];
   } finally {
