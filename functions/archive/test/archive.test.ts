@@ -110,10 +110,14 @@ describe('archive', () => {
     expect(union()).toEqual(before);
   });
 
-  it('reports batches that overran --max-lock-ms, warns past twice the limit, and shrinks at once', () => {
-    createOraDatabase(db, 3000);
-    // A first batch of all 2000 old orders cannot fit in 1 ms, nor in twice that (on an idle
-    // machine it takes a few ms): it overruns, and the next ones shrink.
+  it('reports batches that overran --max-lock-ms, warns past twice the limit, and shrinks at once', {
+    timeout: 120_000,
+  }, () => {
+    createOraDatabase(db, 1500);
+    // A first batch of all ~900 old orders cannot fit in 1 ms, nor in twice that (on an idle
+    // machine it takes about 7 ms): it overruns, and the next ones shrink to a few orders each.
+    // That makes hundreds of tiny batches (about 2 s idle, far more on CI's shared cores): hence
+    // the small database and the long timeout.
     const r = archive(['--db', db, '--before', '2026-06-01', '--batch-size', '10000', '--max-lock-ms', '1']);
     expect(r.code, r.stderr).toBe(0);
     const warn = r.logs.find((l) => l.level === 'warn');
