@@ -25,7 +25,7 @@ export {
   zstdFile,
 } from './backup/compress.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './backup/fields.js';
-export { appendNoFollow, publishExclusively, realDir, refuseSymlink, writeFileDurably } from './backup/files.js';
+export { appendNoFollow, publishExclusively, realDir, refuseSymlink, writeFileDurably } from './fs/files.js';
 export {
   BACKUP_ID_RE,
   isVerified,
@@ -203,5 +203,5 @@ export {
   checkIntegrityParallel,
   type IntegrityOptions,
   type IntegrityResult,
-} from './stats/integrity.js';
+} from './integrity/integrity.js';
 export { VERSION } from './version.js';

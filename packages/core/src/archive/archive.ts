@@ -1,7 +1,7 @@
 import { closeSync, existsSync, linkSync, openSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import { fsyncDir, fsyncFile, realDir, refuseSymlink, removeDeadTemps } from '../backup/files.js';
+import { fsyncDir, fsyncFile, realDir, refuseSymlink, removeDeadTemps } from '../fs/files.js';
 import { type OraDatabase, openDatabase } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { IoError, isOraError, throwIfStopped } from '../errors/errors.js';

@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync, statSync, unlinkSync 
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../errors/errors.js';
-import { ioError, writeFileDurably } from './files.js';
+import { ioError, writeFileDurably } from '../fs/files.js';
 
 export const BACKUP_ID_RE = /^ora-\d{8}T\d{9}Z-[0-9a-f]{6}$/;
 

@@ -13,10 +13,10 @@ import {
 } from '../errors/errors.js';
 import { quoteIdentifier } from '../metrics/table-stats.js';
 import type { ProgressSink } from '../progress.js';
-import { checkIntegrity } from '../stats/integrity.js';
+import { checkIntegrity } from '../integrity/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
-import { fsyncDir, fsyncFile, ioError, publishExclusively, removeDeadTemps } from './files.js';
+import { fsyncDir, fsyncFile, ioError, publishExclusively, removeDeadTemps } from '../fs/files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 import { applyWalDelta, readWalIndexHeader, type WalIndexHeader } from './wal-delta.js';

@@ -10,7 +10,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { BackupInvalidError, InvalidInputError, IoError } from '../errors/errors.js';
-import { ensurePrivateDir, fsyncDir, ioError, realDir } from './files.js';
+import { ensurePrivateDir, fsyncDir, ioError, realDir } from '../fs/files.js';
 import {
   artifactFile,
   BACKUP_ID_RE,

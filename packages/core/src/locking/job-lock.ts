@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import Database from 'better-sqlite3';
-import { appendNoFollow, isAlive } from '../backup/files.js';
+import { appendNoFollow, isAlive } from '../fs/files.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { isOraError, LockHeldError } from '../errors/errors.js';
 

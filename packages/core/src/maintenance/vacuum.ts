@@ -6,7 +6,7 @@ import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { IoError, throwIfStopped } from '../errors/errors.js';
 import type { ProgressSink } from '../progress.js';
 import { collectStats, type DatabaseStats } from '../stats/database-stats.js';
-import { runSqliteChild } from '../stats/sqlite-child.js';
+import { runSqliteChild } from '../integrity/sqlite-child.js';
 
 /** Free bytes available to this process on the filesystem holding `path`. */
 export function freeBytesAt(path: string): number {

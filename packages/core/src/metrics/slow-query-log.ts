@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { appendNoFollow } from '../backup/files.js';
+import { appendNoFollow } from '../fs/files.js';
 import type { OraDatabase } from '../connection/connection.js';
 
 export interface SlowQueryLogOptions {

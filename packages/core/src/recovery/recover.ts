@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../backup/files.js';
+import { fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../fs/files.js';
 import { checkDatabaseFile, fileSizeOrZero } from '../connection/file-checks.js';
 import { processesHolding } from '../diagnostics/locks.js';
 import {
