@@ -58,9 +58,9 @@ describe('metrics', () => {
     const log = t.path('slow.ndjson');
     const app = openDatabase(db);
     enableSlowQueryLog(app, { file: log, thresholdMs: 0, maxBytes: 1_000_000 });
-    const byDate = app.handle.prepare('SELECT count(*) FROM shipped_orders WHERE ship_date >= ?');
+    const byDate = app.prepare('SELECT count(*) FROM shipped_orders WHERE ship_date >= ?');
     for (let i = 0; i < 5; i++) byDate.get('2026-06-01');
-    app.handle.prepare("SELECT * FROM inventory_current WHERE product_name LIKE '%Honey%'").all();
+    app.prepare("SELECT * FROM inventory_current WHERE product_name LIKE '%Honey%'").all();
     app.close();
     const r = run(['--db', db, '--slow-query-log', log, '--json']);
     expect(r.code).toBe(0);

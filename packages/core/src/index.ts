@@ -25,7 +25,6 @@ export {
   zstdFile,
 } from './backup/compress.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './backup/fields.js';
-export { appendNoFollow, publishExclusively, realDir, refuseSymlink, writeFileDurably } from './fs/files.js';
 export {
   BACKUP_ID_RE,
   isVerified,
@@ -101,6 +100,13 @@ export {
   throwIfStopped,
   UnknownSkuError,
 } from './errors/errors.js';
+export { appendNoFollow, publishExclusively, realDir, refuseSymlink, writeFileDurably } from './fs/files.js';
+export {
+  checkIntegrity,
+  checkIntegrityParallel,
+  type IntegrityOptions,
+  type IntegrityResult,
+} from './integrity/integrity.js';
 export { type AcquireOptions, acquireJobLock, type JobLock, type LockHolder, lockPathFor } from './locking/job-lock.js';
 export { type AnalyzeReport, analyzeDatabase } from './maintenance/analyze.js';
 export {
@@ -140,13 +146,7 @@ export {
   type SlowQuerySummary,
   summarizeSlowQueries,
 } from './metrics/slow-query-log.js';
-export {
-  collectTableStats,
-  type IndexInfo,
-  quoteIdentifier,
-  type TableInfo,
-  userTables,
-} from './metrics/table-stats.js';
+export { collectTableStats, type IndexInfo, type TableInfo } from './metrics/table-stats.js';
 export type { ProgressSink } from './progress.js';
 export { decodeRecord, parsePageHeader, readIndexCell, readLeafCell, type SqlValue } from './recovery/btree.js';
 export { indexWal, openPageSource, type PageSource, readWal } from './recovery/file-format.js';
@@ -197,11 +197,6 @@ export {
   type SchemaKind,
 } from './schema/ora-schema.js';
 export { prng, SEED_SIZES, type SeedOptions, type SeedResult, type SeedSize, seedDemoData } from './seed/demo-data.js';
+export { hasTable, quoteIdentifier, type SchemaObject, schemaObjects, userTables } from './sql/index.js';
 export { collectStats, type DatabaseStats } from './stats/database-stats.js';
-export {
-  checkIntegrity,
-  checkIntegrityParallel,
-  type IntegrityOptions,
-  type IntegrityResult,
-} from './integrity/integrity.js';
 export { VERSION } from './version.js';

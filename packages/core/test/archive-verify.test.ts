@@ -52,7 +52,7 @@ describe('archive verification', () => {
     const live = openDatabase(path);
     // Archive the first day, then put a different row back under one of its ids in the live database.
     await archiveRows(live, { ...options, cutoff: nextDay });
-    live.handle
+    live
       .prepare(
         "INSERT INTO shipped_orders (id, order_number, ship_date, customer) VALUES (?, 'PLANTED', ?, 'someone else')",
       )
@@ -76,10 +76,8 @@ describe('archive verification', () => {
       id: number;
     };
     // A new old order whose item reuses an archived item's id: the parent copies, the child is skipped.
-    live.handle
-      .prepare("INSERT INTO shipped_orders (order_number, ship_date) VALUES ('SO-NEW', ?)")
-      .run(first.ship_date);
-    live.handle
+    live.prepare("INSERT INTO shipped_orders (order_number, ship_date) VALUES ('SO-NEW', ?)").run(first.ship_date);
+    live
       .prepare(
         "INSERT INTO shipped_items (id, ship_date, base_sku, quantity_shipped, order_number) VALUES (?, ?, 'X', 1, 'SO-NEW')",
       )

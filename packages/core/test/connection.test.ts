@@ -110,7 +110,7 @@ describe('openDatabase', () => {
     createOraDatabase(path);
     const db = openDatabase(path, { readonly: true });
     try {
-      expect(() => db.run(() => db.handle.exec("INSERT INTO workflows (name, status) VALUES ('a', 'b')"))).toThrow(
+      expect(() => db.run(() => db.exec("INSERT INTO workflows (name, status) VALUES ('a', 'b')"))).toThrow(
         /read-only/,
       );
     } finally {
@@ -123,16 +123,16 @@ describe('openDatabase', () => {
     createOraDatabase(path);
     const db = openDatabase(path);
     try {
-      db.transaction(() => db.handle.exec("INSERT INTO workflows (name, status) VALUES ('kept', 'ok')"));
+      db.transaction(() => db.exec("INSERT INTO workflows (name, status) VALUES ('kept', 'ok')"));
       expect(() =>
         db.transaction(() => {
-          db.handle.exec("INSERT INTO workflows (name, status) VALUES ('lost', 'ok')");
+          db.exec("INSERT INTO workflows (name, status) VALUES ('lost', 'ok')");
           throw new Error('boom');
         }),
       ).toThrow('boom');
-      const names = db.handle.prepare('SELECT name FROM workflows ORDER BY name').pluck().all();
+      const names = db.prepare('SELECT name FROM workflows ORDER BY name').pluck().all();
       expect(names).toEqual(['kept']);
-      expect(db.handle.inTransaction).toBe(false);
+      expect(db.inTransaction).toBe(false);
     } finally {
       db.close();
     }
@@ -146,7 +146,7 @@ describe('openDatabase', () => {
     try {
       const started = Date.now();
       const error = errorOf(() =>
-        db.transaction(() => db.handle.exec("INSERT INTO workflows (name, status) VALUES ('x', 'y')")),
+        db.transaction(() => db.exec("INSERT INTO workflows (name, status) VALUES ('x', 'y')")),
       );
       expect(Date.now() - started).toBeGreaterThanOrEqual(150);
       expect(error).toBeInstanceOf(DatabaseLockedError);

@@ -34,7 +34,7 @@ describe('migrate', () => {
         toVersion: LATEST_SCHEMA_VERSION,
         applied: [{ version: 1, name: 'ORA base schema' }],
       });
-      const objects = db.handle
+      const objects = db
         .prepare("SELECT type, name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
         .all();
       expect(objects).toEqual([
@@ -92,7 +92,7 @@ describe('migrate', () => {
     try {
       expect(() => migrate(db, broken)).toThrow(/no such table: no_such_table/);
       expect(schemaVersion(db)).toBe(1);
-      expect(db.handle.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'partial'").pluck().get()).toBe(0);
+      expect(db.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'partial'").pluck().get()).toBe(0);
     } finally {
       db.close();
     }
@@ -109,14 +109,14 @@ describe('migrate', () => {
           ),
         }),
       );
-      db.handle.exec('CREATE TABLE notes (x)');
+      db.exec('CREATE TABLE notes (x)');
       expect(() => assertSchemaCurrent(db, 'inventory')).toThrow(
         expect.objectContaining({
           code: 'NOT_ORA_SCHEMA',
           message: expect.stringMatching(/is not an ORA database: it has none of the ORA tables \(inventory_current, /),
         }),
       );
-      db.handle.exec('CREATE TABLE workflows (name TEXT PRIMARY KEY, status TEXT, details TEXT, updated_at TEXT)');
+      db.exec('CREATE TABLE workflows (name TEXT PRIMARY KEY, status TEXT, details TEXT, updated_at TEXT)');
       expect(() => assertSchemaCurrent(db)).toThrow(
         expect.objectContaining({
           code: 'SCHEMA_OUTDATED',
@@ -132,7 +132,7 @@ describe('migrate', () => {
     try {
       migrate(current);
       expect(() => assertSchemaCurrent(current)).not.toThrow();
-      current.handle.exec('DROP TABLE system_kpis');
+      current.exec('DROP TABLE system_kpis');
       expect(() => assertSchemaCurrent(current, 'seed')).toThrow(/^seed needs the ORA table\(s\) system_kpis, which/);
     } finally {
       current.close();

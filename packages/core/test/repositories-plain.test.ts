@@ -139,9 +139,7 @@ describe('input the fast path leaves to zod still works', () => {
   it('converts a quantity given as text; no date means today', () => {
     const r = recordInventoryTransaction(db, { sku: 'A', quantity: '3' as never, type: 'Receive' });
     expect(r).toMatchObject({ quantityBefore: 5, quantityAfter: 8, alertLevel: 'low' });
-    const row = db.handle
-      .prepare('SELECT date, quantity FROM inventory_transactions WHERE id = ?')
-      .get(r.transactionId);
+    const row = db.prepare('SELECT date, quantity FROM inventory_transactions WHERE id = ?').get(r.transactionId);
     expect(row).toEqual({ date: new Date().toISOString().slice(0, 10), quantity: 3 });
   });
 
@@ -166,9 +164,7 @@ describe('input the fast path leaves to zod still works', () => {
         },
       ]),
     ).toEqual({ orders: 2, items: 2 });
-    expect(
-      db.handle.prepare('SELECT order_number, sku_lot, quantity_shipped FROM shipped_items ORDER BY id').all(),
-    ).toEqual([
+    expect(db.prepare('SELECT order_number, sku_lot, quantity_shipped FROM shipped_items ORDER BY id').all()).toEqual([
       { order_number: 'SO-1', sku_lot: null, quantity_shipped: 2 },
       { order_number: 'SO-2', sku_lot: 'L1', quantity_shipped: 4 },
     ]);
@@ -182,6 +178,6 @@ describe('input the fast path leaves to zod still works', () => {
         { orderNumber: 'SO-3', shipDate: '2026-11-01', items: [{ baseSku: 'A', quantityShipped: 0 }] },
       ]),
     ).toThrow(/^invalid shipment batch: 0\.items\.0\.quantityShipped: expected a whole number from 1 to 1000000000/);
-    expect(db.handle.prepare('SELECT count(*) AS n FROM shipped_orders').get()).toEqual({ n: 2 });
+    expect(db.prepare('SELECT count(*) AS n FROM shipped_orders').get()).toEqual({ n: 2 });
   });
 });

@@ -67,11 +67,9 @@ describe('inventory', () => {
       notes: 'SO-1',
     });
     expect(r).toMatchObject({ sku: 'C', quantityBefore: 50, quantityAfter: 5, alertLevel: 'critical' });
-    const row = db.handle.prepare('SELECT * FROM inventory_transactions WHERE id = ?').get(r.transactionId);
+    const row = db.prepare('SELECT * FROM inventory_transactions WHERE id = ?').get(r.transactionId);
     expect(row).toMatchObject({ sku: 'C', quantity: 45, transaction_type: 'Ship', date: '2026-11-02', notes: 'SO-1' });
-    expect(
-      db.handle.prepare("SELECT current_quantity, alert_level FROM inventory_current WHERE sku = 'C'").get(),
-    ).toEqual({
+    expect(db.prepare("SELECT current_quantity, alert_level FROM inventory_current WHERE sku = 'C'").get()).toEqual({
       current_quantity: 5,
       alert_level: 'critical',
     });
@@ -140,7 +138,7 @@ describe('inventory', () => {
               expected += delta;
               recordInventoryTransaction(db, { sku, ...m } as never);
             }
-            const row = db.handle
+            const row = db
               .prepare('SELECT current_quantity AS q, alert_level AS a FROM inventory_current WHERE sku = ?')
               .get(sku) as {
               q: number;
@@ -160,7 +158,7 @@ describe('workflows, shipments and KPIs', () => {
   it('registers a new workflow and updates an existing one', () => {
     updateWorkflowStatus(db, { name: 'sync', status: 'running' });
     updateWorkflowStatus(db, { name: 'sync', status: 'success', details: '42 rows' });
-    expect(db.handle.prepare('SELECT name, status, details FROM workflows').all()).toEqual([
+    expect(db.prepare('SELECT name, status, details FROM workflows').all()).toEqual([
       { name: 'sync', status: 'success', details: '42 rows' },
     ]);
     expect(() => updateWorkflowStatus(db, { name: '', status: 'x' })).toThrow(
@@ -204,7 +202,7 @@ describe('workflows, shipments and KPIs', () => {
     };
     upsertDailyKpis(db, day);
     upsertDailyKpis(db, { ...day, ordersToday: 9, systemStatus: 'degraded' });
-    expect(db.handle.prepare('SELECT snapshot_date, orders_today, system_status FROM system_kpis').all()).toEqual([
+    expect(db.prepare('SELECT snapshot_date, orders_today, system_status FROM system_kpis').all()).toEqual([
       { snapshot_date: '2026-11-24', orders_today: 9, system_status: 'degraded' },
     ]);
   });

@@ -16,8 +16,8 @@ describe('slow-query log', () => {
     const db = openDatabase(path);
     const file = t.path('slow.ndjson');
     enableSlowQueryLog(db, { file, thresholdMs: 0, maxBytes: 1_000_000 });
-    db.handle.prepare('SELECT * FROM shipped_orders WHERE customer = ?').all('Secret Customer Name');
-    db.handle.prepare('SELECT count(*) FROM workflows').get();
+    db.prepare('SELECT * FROM shipped_orders WHERE customer = ?').all('Secret Customer Name');
+    db.prepare('SELECT count(*) FROM workflows').get();
     db.close();
     const text = readFileSync(file, 'utf8');
     expect(text).not.toContain('Secret Customer Name');
@@ -36,7 +36,7 @@ describe('slow-query log', () => {
     const db = openDatabase(path);
     const file = t.path('slow.ndjson');
     enableSlowQueryLog(db, { file, thresholdMs: 60_000, maxBytes: 1_000_000 });
-    db.handle.prepare('SELECT 1').get();
+    db.prepare('SELECT 1').get();
     db.close();
     expect(existsSync(file)).toBe(false);
   });
@@ -47,7 +47,7 @@ describe('slow-query log', () => {
     const db = openDatabase(path);
     const file = t.path('slow.ndjson');
     enableSlowQueryLog(db, { file, thresholdMs: 0, maxBytes: 2048 });
-    const stmt = db.handle.prepare('SELECT count(*) FROM workflows');
+    const stmt = db.prepare('SELECT count(*) FROM workflows');
     for (let i = 0; i < 500; i++) stmt.get();
     db.close();
     expect(statSync(file).size).toBeLessThanOrEqual(2048);

@@ -1,12 +1,12 @@
 import { closeSync, existsSync, linkSync, openSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type Database from 'better-sqlite3';
-import { fsyncDir, fsyncFile, realDir, refuseSymlink, removeDeadTemps } from '../fs/files.js';
-import { type OraDatabase, openDatabase } from '../connection/connection.js';
+import { type OraDatabase, openDatabase, type Statement } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { IoError, isOraError, throwIfStopped } from '../errors/errors.js';
+import { fsyncDir, fsyncFile, realDir, refuseSymlink, removeDeadTemps } from '../fs/files.js';
 import { migrate } from '../schema/migrate.js';
 import { assertOraSchema, assertOraSchemaAt } from '../schema/ora-schema.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
 import { ARCHIVABLE, type ArchivableName, type ArchivableTable } from './archivable.js';
 
 export interface ArchiveOptions {
@@ -45,7 +45,7 @@ export interface ArchiveReport {
   dryRun: boolean;
 }
 
-const q = (id: string) => `"${id}"`;
+const q = quoteIdentifier;
 
 /** The yearly archive file for `year` of the live database `livePath`. */
 export function archivePathFor(livePath: string, year: string, archiveDir?: string): string {
@@ -151,7 +151,7 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
     copyOnly: options.copyOnly,
     dryRun: options.dryRun,
   };
-  const h = live.handle;
+  const h = live;
   const parentCols = spec.columns.map(q).join(', ');
   const eligibleByYear = h
     .prepare(
@@ -177,9 +177,9 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
   // This connection's automatic checkpoint would run inside COMMIT, after the write lock is
   // released but inside the time measured as held: it is run between batches instead (PASSIVE:
   // it never waits for or blocks anyone), so each measured lock is the write transaction alone.
-  const autoCheckpoint = Number(h.pragma('wal_autocheckpoint', { simple: true }));
+  const autoCheckpoint = Number(h.pragma('wal_autocheckpoint'));
   h.pragma('wal_autocheckpoint = 0');
-  const checkpointBytes = Math.max(1, autoCheckpoint) * Number(h.pragma('page_size', { simple: true }));
+  const checkpointBytes = Math.max(1, autoCheckpoint) * Number(h.pragma('page_size'));
   try {
     for (const { year } of eligibleByYear) {
       const archivePath = archivePathFor(live.path, year, options.archiveDir);
@@ -187,14 +187,14 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
       report.archives.push(archivePath);
       try {
         // Attached for reading only (better-sqlite3's SQLite has no URI filenames for mode=ro).
-        archive.handle.prepare('ATTACH ? AS live').run(resolve(live.path));
+        archive.prepare('ATTACH ? AS live').run(resolve(live.path));
         h.prepare('ATTACH ? AS arch').run(archivePath);
         try {
           // Statements prepared once per archive (not once per batch).
-          const liveStatements = new Map<string, Database.Statement>();
-          const archiveStatements = new Map<string, Database.Statement>();
+          const liveStatements = new Map<string, Statement>();
+          const archiveStatements = new Map<string, Statement>();
           const prepareLive = (sql: string) => memo(liveStatements, sql, () => h.prepare(sql));
-          const prepareArchive = (sql: string) => memo(archiveStatements, sql, () => archive.handle.prepare(sql));
+          const prepareArchive = (sql: string) => memo(archiveStatements, sql, () => archive.prepare(sql));
           const yearEnd = `${Number(year) + 1}-01-01`;
           const upper = yearEnd < options.cutoff ? yearEnd : options.cutoff;
           // Keyset pagination by (date, id): copy-only runs keep the rows, so batches must move on.
@@ -224,9 +224,9 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
             // lock means no other connection committed since, so the copy read the rows as they are.
             let versionBeforeCopy = -1;
             const copy = () => {
-              versionBeforeCopy = Number(h.pragma('data_version', { simple: true }));
+              versionBeforeCopy = Number(h.pragma('data_version'));
               copied = archive.run(() =>
-                archive.handle.transaction(() => {
+                archive.transactionFunction(() => {
                   const counts: Record<string, number> = {};
                   counts[spec.table] = prepareArchive(
                     `INSERT INTO main.${q(spec.table)} (${parentCols})
@@ -267,7 +267,7 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
                   // every row of it (none was skipped as already there, possibly different).
                   const unchanged =
                     !checkContent &&
-                    Number(h.pragma('data_version', { simple: true })) === versionBeforeCopy &&
+                    Number(h.pragma('data_version')) === versionBeforeCopy &&
                     copied[spec.table] === ids.length;
                   if (!unchanged) {
                     const missing = missingFromArchive(h, spec, idList);
@@ -307,7 +307,7 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
                   options.onRows(
                     year,
                     spec.table,
-                    archive.handle
+                    archive
                       .prepare(
                         `SELECT ${parentCols} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?))`,
                       )
@@ -318,7 +318,7 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
                     options.onRows(
                       year,
                       c.table,
-                      archive.handle
+                      archive
                         .prepare(
                           `SELECT ${c.columns.map(q).join(', ')} FROM main.${q(c.table)} WHERE ${q(c.childKey)} IN
                            (SELECT ${q(c.parentKey)} FROM main.${q(spec.table)} WHERE id IN (SELECT value FROM json_each(?)))`,
@@ -345,7 +345,7 @@ export async function archiveRows(live: OraDatabase, options: ArchiveOptions): P
           }
         } finally {
           h.exec('DETACH arch');
-          archive.handle.exec('DETACH live');
+          archive.exec('DETACH live');
         }
       } finally {
         archive.close();
@@ -382,7 +382,7 @@ function memo<T>(cache: Map<string, T>, key: string, make: () => T): T {
 }
 
 /** Rows of the batch (parents and children, as they are now) without an identical copy in the archive. */
-function missingFromArchive(h: Database.Database, spec: ArchivableTable, idList: string): number {
+function missingFromArchive(h: OraDatabase, spec: ArchivableTable, idList: string): number {
   const same = (cols: readonly string[]) => cols.map((c) => `a.${q(c)} IS m.${q(c)}`).join(' AND ');
   let missing = h
     .prepare(

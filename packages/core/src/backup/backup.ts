@@ -1,15 +1,15 @@
 import { statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
-import { OraDatabase } from '../connection/connection.js';
+import { type OraDatabase, openRaw } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { DatabaseCorruptError, throwIfStopped } from '../errors/errors.js';
-import { quoteIdentifier, userTables } from '../metrics/table-stats.js';
-import type { ProgressSink } from '../progress.js';
+import { ensurePrivateDir, ioError } from '../fs/files.js';
 import { integrityCheckInWorker } from '../integrity/integrity-worker.js';
+import type { ProgressSink } from '../progress.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
+import { userTables } from '../sql/schema.js';
 import { VERSION } from '../version.js';
 import { type Compression, type CompressResult, gzipFileParallel, hashArtifact, zstdFile } from './compress.js';
-import { ensurePrivateDir, ioError } from '../fs/files.js';
 import { artifactFile, isVerified, type Manifest, newBackupId, removeStaleTemps } from './manifest.js';
 import { planRetention, type RetentionPolicy } from './retention.js';
 import { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
@@ -47,7 +47,7 @@ function removeQuietly(path: string): void {
 
 /** Opens a snapshot or restored copy read-only with the toolkit's error translation. */
 export function openCopy(path: string): OraDatabase {
-  return new OraDatabase(path, new Database(path, { readonly: true, fileMustExist: true }), true, 0);
+  return openRaw(path, { readonly: true });
 }
 
 /** Row counts per table, recorded in the manifest and compared after a restore. */
@@ -56,7 +56,7 @@ export function tableRowCounts(db: OraDatabase): Record<string, number> {
   for (const t of userTables(db)) {
     out[t] = db.run(
       () =>
-        db.handle
+        db
           .prepare(`SELECT count(*) FROM ${quoteIdentifier(t)}`)
           .pluck()
           .get() as number,
@@ -163,7 +163,7 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
         pageSize: Number(snap.pragma('page_size')),
         pageCount: Number(snap.pragma('page_count')),
         userVersion: Number(snap.pragma('user_version')),
-        sqliteVersion: String(snap.handle.prepare('SELECT sqlite_version()').pluck().get()),
+        sqliteVersion: String(snap.prepare('SELECT sqlite_version()').pluck().get()),
         tables: tableRowCounts(snap),
       };
     } finally {

@@ -1,7 +1,6 @@
 import { chmodSync, closeSync, existsSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
-import { type OraDatabase, openDatabase } from '../connection/connection.js';
+import { type OraDatabase, openDatabase, openRaw, withDatabase } from '../connection/connection.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import {
@@ -11,12 +10,13 @@ import {
   RestoreFailedError,
   throwIfStopped,
 } from '../errors/errors.js';
-import { quoteIdentifier } from '../metrics/table-stats.js';
-import type { ProgressSink } from '../progress.js';
+import { fsyncDir, fsyncFile, ioError, publishExclusively, removeDeadTemps } from '../fs/files.js';
 import { checkIntegrity } from '../integrity/integrity.js';
+import type { ProgressSink } from '../progress.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
+import { hasTable, schemaObjects } from '../sql/schema.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
-import { fsyncDir, fsyncFile, ioError, publishExclusively, removeDeadTemps } from '../fs/files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 import { applyWalDelta, readWalIndexHeader, type WalIndexHeader } from './wal-delta.js';
@@ -158,8 +158,7 @@ function copyMatchesManifest(db: OraDatabase, manifest: Manifest): string | null
  */
 function archivedOrdersIn(live: OraDatabase, target: string, archiveDir?: string): ArchivedOrders | undefined {
   const hasOrders =
-    live.handle.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'shipped_orders'").get() !==
-    undefined;
+    live.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'shipped_orders'").get() !== undefined;
   if (!hasOrders) return undefined;
   const dir = archiveDir ? resolve(archiveDir) : dirname(target);
   let files: string[];
@@ -176,18 +175,14 @@ function archivedOrdersIn(live: OraDatabase, target: string, archiveDir?: string
     const path = join(dir, f);
     // Opened read-only on its own connection (ATTACH takes no read-only URI here); the live
     // database is attached to it, read-only as well.
-    let archive: Database.Database;
+    let archive: OraDatabase;
     try {
-      archive = new Database(path, { readonly: true, fileMustExist: true, timeout: live.busyTimeoutMs });
+      archive = openRaw(path, { readonly: true, busyTimeoutMs: live.busyTimeoutMs });
     } catch {
       continue; // an archive that cannot be opened is not counted
     }
     try {
-      if (
-        archive.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'shipped_orders'").get() ===
-        undefined
-      )
-        continue;
+      if (!hasTable(archive, 'shipped_orders')) continue;
       archive.prepare('ATTACH ? AS live').run(target);
       const row = archive
         .prepare(
@@ -221,28 +216,20 @@ function archivedOrdersIn(live: OraDatabase, target: string, archiveDir?: string
  * verified copy (`restored`), inside the caller's write transaction: other connections see the old
  * content until COMMIT, and a ROLLBACK (or a crash) leaves the old content whole.
  */
-function replaceContent(db: Database.Database): void {
-  type Entry = { type: string; name: string; tbl_name: string; sql: string | null };
-  const schema = (s: string) =>
-    db
-      .prepare(
-        `SELECT type, name, tbl_name, sql FROM ${s}.sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid`,
-      )
-      .all() as Entry[];
-  const restored = schema('restored');
+function replaceContent(db: OraDatabase): void {
+  const restored = schemaObjects(db, 'restored');
   if (restored.some((e) => /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(e.sql ?? ''))) {
     throw new RestoreFailedError(
       'the backup holds a virtual table, which cannot be restored into the live database in one transaction; restore it --to a new path instead',
     );
   }
   const q = quoteIdentifier;
-  const live = schema('main');
+  const live = schemaObjects(db);
   for (const type of ['trigger', 'view', 'table'] as const) {
     for (const e of live.filter((x) => x.type === type))
       db.exec(`DROP ${type.toUpperCase()} IF EXISTS main.${q(e.name)}`);
   }
-  const hasTable = (s: string, name: string) =>
-    db.prepare(`SELECT 1 FROM ${s}.sqlite_schema WHERE type = 'table' AND name = ?`).get(name) !== undefined;
+  const has = (schema: string, name: string) => hasTable(db, name, schema);
   for (const e of restored.filter((x) => x.type === 'table')) {
     db.exec(e.sql as string);
     const columns = (
@@ -263,10 +250,10 @@ function replaceContent(db: Database.Database): void {
   // AUTOINCREMENT counters and ANALYZE statistics travel with the rows. The statistics tables can
   // be created (by ANALYZE) and dropped; sqlite_sequence exists whenever an AUTOINCREMENT table does.
   const stats = ['sqlite_stat1', 'sqlite_stat4'];
-  if (stats.some((t) => hasTable('restored', t) && !hasTable('main', t))) db.exec('ANALYZE main.sqlite_schema');
+  if (stats.some((t) => has('restored', t) && !has('main', t))) db.exec('ANALYZE main.sqlite_schema');
   for (const internal of ['sqlite_sequence', ...stats]) {
-    if (!hasTable('main', internal)) continue;
-    if (hasTable('restored', internal)) {
+    if (!has('main', internal)) continue;
+    if (has('restored', internal)) {
       db.exec(`DELETE FROM main.${internal}`);
       db.exec(`INSERT INTO main.${internal} SELECT * FROM restored.${internal}`);
     } else if (internal === 'sqlite_sequence') {
@@ -313,9 +300,9 @@ interface LiveResult {
  * transaction: the backup API will not read through that one) sees to the new file `dest`, in
  * one step of the online backup API, fsynced.
  */
-async function copyThrough(reader: Database.Database, target: string, dest: string): Promise<void> {
+async function copyThrough(reader: OraDatabase, target: string, dest: string): Promise<void> {
   closeSync(openSync(dest, 'wx', 0o600));
-  const copied = await reader.backup(dest, { progress: () => 2_147_483_647 });
+  const copied = await reader.backupTo(dest);
   if (copied.totalPages === 0) throw new IoError(`copying ${target} to ${dest} did not start`, 'IO_ERROR');
   fsyncFile(dest);
 }
@@ -351,7 +338,7 @@ function lockedError(error: DatabaseLockedError): DatabaseLockedError {
 async function restoreByPages(o: RestoreOptions, target: string, temp: string, copyTemp: string): Promise<LiveResult> {
   const pageSize = o.manifest.snapshot.pageSize;
   // T0: a read transaction on the live database, and the wal-index header it started from.
-  const snapshotReader = new Database(target, { readonly: true, fileMustExist: true });
+  const snapshotReader = openRaw(target, { readonly: true });
   let readerOpen = true;
   const closeReader = () => {
     if (!readerOpen) return;
@@ -367,7 +354,7 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
       const a = readWalIndexHeader(target);
       if (!a) break; // no readable wal-index: the copy is taken whole, under the lock
       snapshotReader.exec('BEGIN');
-      snapshotReader.prepare('SELECT count(*) FROM sqlite_schema').get();
+      snapshotReader.value('SELECT count(*) FROM sqlite_schema');
       const b = readWalIndexHeader(target);
       // Unchanged across the start of the read transaction: that is the snapshot it reads.
       if (a && b && a.raw.equals(b.raw)) before = a;
@@ -379,7 +366,7 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
       snapshotCopied = true;
     }
 
-    const source = new Database(temp, { readonly: true, fileMustExist: true });
+    const source = openRaw(temp, { readonly: true });
     try {
       const deadline = performance.now() + o.busyTimeoutMs;
       let lockedAt = 0;
@@ -401,12 +388,9 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
             // The whole database, as it is under our lock (VACUUM INTO: one synchronous call).
             published = `${copyTemp}.whole`;
             copyTemps.push(published);
-            const reader = new Database(target, { readonly: true, fileMustExist: true });
-            try {
-              reader.prepare('VACUUM INTO ?').run(published);
-            } finally {
-              reader.close();
-            }
+            withDatabase(openRaw(target, { readonly: true }), (reader) =>
+              reader.prepare('VACUUM INTO ?').run(published),
+            );
             chmodSync(published, 0o600);
             fsyncFile(published);
           }
@@ -421,7 +405,7 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
       };
       for (;;) {
         try {
-          const r = await source.backup(target, { progress: lockedAt ? () => 2_147_483_647 : underLock });
+          const r = await source.backupTo(target, lockedAt ? () => 2_147_483_647 : underLock);
           if (r.totalPages > 0 && r.remainingPages === 0 && lockedAt) {
             const lockHeldMs = Math.round(performance.now() - lockedAt);
             return { preRestoreCopy, method: 'pages', preRestoreCopyMethod: method, lockHeldMs, copyUnderLockMs };
@@ -472,7 +456,7 @@ async function restoreByRows(
   copyTemp: string,
 ): Promise<LiveResult> {
   let preRestoreCopy = '';
-  const db = live.handle;
+  const db = live;
   let committed = false;
   try {
     live.run(() => db.prepare('ATTACH ? AS restored').run(temp));
@@ -492,7 +476,7 @@ async function restoreByRows(
       // Written under a temp name and renamed once complete: a run killed half-way leaves no
       // file that could pass for the copy.
       // Read through a second connection: under our write lock it sees the last commit.
-      const reader = new Database(target, { readonly: true, fileMustExist: true });
+      const reader = openRaw(target, { readonly: true });
       try {
         await copyThrough(reader, target, copyTemp);
       } finally {

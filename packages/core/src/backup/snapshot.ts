@@ -1,6 +1,5 @@
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import type { OraDatabase } from '../connection/connection.js';
+import { type OraDatabase, openRaw, withDatabase } from '../connection/connection.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { IoError } from '../errors/errors.js';
 
@@ -45,7 +44,7 @@ function destinationError(error: unknown, dest: string): IoError | null {
 export async function snapshotDatabase(db: OraDatabase, dest: string, method: SnapshotMethod): Promise<void> {
   if (method === 'vacuum-into') {
     try {
-      db.handle.prepare('VACUUM INTO ?').run(dest);
+      db.prepare('VACUUM INTO ?').run(dest);
     } catch (error) {
       throw destinationError(error, dest) ?? translateSqliteError(error, db.path, db.busyTimeoutMs);
     }
@@ -53,16 +52,11 @@ export async function snapshotDatabase(db: OraDatabase, dest: string, method: Sn
   }
   try {
     // progress() returns how many pages the next step copies: everything, so there is one step.
-    const result = await db.handle.backup(dest, { progress: () => 2_147_483_647 });
+    const result = await db.backupTo(dest);
     if (result.totalPages === 0) throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
   } catch (error) {
     throw destinationError(error, dest) ?? translateSqliteError(error, db.path, db.busyTimeoutMs);
   }
   // The copy carries the source's WAL flag; make it a self-contained single file.
-  const copy = new Database(dest);
-  try {
-    copy.pragma('journal_mode = DELETE');
-  } finally {
-    copy.close();
-  }
+  withDatabase(openRaw(dest), (copy) => copy.pragma('journal_mode = DELETE'));
 }

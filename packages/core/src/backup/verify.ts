@@ -1,9 +1,9 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePrivateDir } from '../fs/files.js';
 import { checkIntegrity } from '../integrity/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
-import { ensurePrivateDir } from '../fs/files.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 

@@ -33,22 +33,119 @@ export interface OpenOptions {
   journalMode?: 'wal';
 }
 
+/** What a write reports. */
+export interface RunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
 /**
- * An open ORA database: the better-sqlite3 handle plus the path and timeout its errors name.
- * Core modules take this, never a bare driver handle, so errors always say which file.
+ * A prepared statement: the few methods core uses. (The driver's own statement satisfies it, so
+ * a hot loop pays nothing for the interface.) `pluck()` returns the first column only, `raw()`
+ * rows as arrays.
+ */
+export interface Statement<Row = unknown> {
+  /** The SQL it was prepared from. */
+  readonly source: string;
+  /** Whether it returns rows (a SELECT, or a write with RETURNING). */
+  readonly reader: boolean;
+  /** Whether it leaves the database unchanged. */
+  readonly readonly: boolean;
+  run(...params: unknown[]): RunResult;
+  get(...params: unknown[]): Row | undefined;
+  all(...params: unknown[]): Row[];
+  iterate(...params: unknown[]): IterableIterator<Row>;
+  // biome-ignore lint/suspicious/noExplicitAny: the caller names the plucked column's type
+  pluck(toggle?: boolean): Statement<any>;
+  raw(toggle?: boolean): Statement<unknown[]>;
+}
+
+/** See `OraDatabase.transactionFunction`. */
+export interface TransactionFunction<A extends unknown[], R> {
+  (...args: A): R;
+  immediate(...args: A): R;
+}
+
+/**
+ * An open SQLite database: its path, its busy timeout, and the few methods core needs, each
+ * translating SQLite's errors into the toolkit's (locked, corrupt, I/O) with the file's name.
+ * The driver stays private to this module, so every query goes through here (in the manner of
+ * kysely's `DatabaseConnection`: a narrow interface, the driver behind it).
  */
 export class OraDatabase {
   readonly path: string;
   readonly readonly: boolean;
   readonly busyTimeoutMs: number;
-  /** The driver handle, for core modules only. */
-  readonly handle: Database.Database;
+  readonly #driver: Database.Database;
+  /** Set by `instrument` (the slow-query log): wraps every statement this connection prepares. */
+  #wrap: ((sql: string, statement: Statement) => Statement) | undefined;
 
-  constructor(path: string, handle: Database.Database, readonly: boolean, busyTimeoutMs: number) {
+  constructor(path: string, driver: Database.Database, readonly: boolean, busyTimeoutMs: number) {
     this.path = path;
-    this.handle = handle;
+    this.#driver = driver;
     this.readonly = readonly;
     this.busyTimeoutMs = busyTimeoutMs;
+  }
+
+  /** A prepared statement (errors in the SQL itself are translated here; its runs are not). */
+  prepare<Row = unknown>(sql: string): Statement<Row> {
+    return this.run(() => {
+      const statement = this.#driver.prepare(sql) as unknown as Statement<Row>;
+      return (this.#wrap ? this.#wrap(sql, statement) : statement) as Statement<Row>;
+    });
+  }
+
+  /**
+   * Wraps every statement prepared from now on (the slow-query log times each run this way).
+   * One wrapper at a time; `undefined` removes it.
+   */
+  instrument(wrap: ((sql: string, statement: Statement) => Statement) | undefined): void {
+    this.#wrap = wrap;
+  }
+
+  /** Every row of a query, as objects. */
+  all<Row = Record<string, unknown>>(sql: string, ...params: unknown[]): Row[] {
+    return this.run(() => this.prepare<Row>(sql).all(...params));
+  }
+
+  /** The first row of a query, or undefined. */
+  get<Row = Record<string, unknown>>(sql: string, ...params: unknown[]): Row | undefined {
+    return this.run(() => this.prepare<Row>(sql).get(...params));
+  }
+
+  /** The first column of the first row, or undefined when there is no row. */
+  value<T = unknown>(sql: string, ...params: unknown[]): T | undefined {
+    return this.run(
+      () =>
+        this.prepare(sql)
+          .pluck()
+          .get(...params) as T | undefined,
+    );
+  }
+
+  /** The first column of every row. */
+  values<T = unknown>(sql: string, ...params: unknown[]): T[] {
+    return this.run(
+      () =>
+        this.prepare(sql)
+          .pluck()
+          .all(...params) as T[],
+    );
+  }
+
+  /** Runs one or more statements without parameters (DDL, BEGIN, ATTACH …). */
+  exec(sql: string): void {
+    this.run(() => this.#driver.exec(sql));
+  }
+
+  /** A PRAGMA's single value (`PRAGMA x` → its first column), with errors translated. */
+  pragma<T = unknown>(source: string): T {
+    return this.run(() => this.#driver.pragma(source, { simple: true }) as T);
+  }
+
+  /** Every row a PRAGMA returns (`table_info`, `integrity_check`, `wal_checkpoint` …). */
+  pragmaRows<Row = Record<string, unknown>>(source: string): Row[] {
+    return this.run(() => this.#driver.pragma(source) as Row[]);
   }
 
   /**
@@ -65,10 +162,24 @@ export class OraDatabase {
    * ```
    */
   transaction<T>(fn: () => T): T {
-    return this.run(() => this.handle.transaction(fn).immediate());
+    return this.run(() => this.#driver.transaction(fn).immediate());
   }
 
-  /** Runs driver calls, translating SQLite's errors into the toolkit's (locked, corrupt, I/O). */
+  /**
+   * A transaction function built once and called many times: `f(...args)` runs `fn` inside a
+   * deferred BEGIN … COMMIT (the write lock taken at the first write), `f.immediate(...args)`
+   * inside BEGIN IMMEDIATE. For hot paths, where building one per call would cost.
+   */
+  transactionFunction<A extends unknown[], R>(fn: (...args: A) => R): TransactionFunction<A, R> {
+    return this.#driver.transaction(fn) as unknown as TransactionFunction<A, R>;
+  }
+
+  /** Whether a transaction is open on this connection. */
+  get inTransaction(): boolean {
+    return this.#driver.inTransaction;
+  }
+
+  /** Runs statement calls, translating SQLite's errors into the toolkit's (locked, corrupt, I/O). */
   run<T>(fn: () => T): T {
     try {
       return fn();
@@ -77,13 +188,68 @@ export class OraDatabase {
     }
   }
 
-  /** A PRAGMA's single value (`db.pragma(x, { simple: true })`), with errors translated. */
-  pragma<T = unknown>(source: string): T {
-    return this.run(() => this.handle.pragma(source, { simple: true }) as T);
+  /**
+   * Copies the whole database to `dest` with SQLite's online backup API in one step (a step
+   * count that restarts on every concurrent write would never finish under a busy writer).
+   * `progress` (called before each step, returning how many pages the next step copies) may
+   * run work at the first step, when the destination's write lock is held (the live restore).
+   * Errors are SQLite's own: the caller tells the destination's from the source's.
+   */
+  backupTo(
+    dest: string,
+    progress: (info: { totalPages: number; remainingPages: number }) => number = () => 2_147_483_647,
+  ): Promise<{ totalPages: number; remainingPages: number }> {
+    return this.#driver.backup(dest, { progress });
+  }
+
+  /** Lets writes reach SQLite's shadow tables (virtual tables' storage): recover's rebuild only. */
+  allowShadowTableWrites(on: boolean): void {
+    this.#driver.unsafeMode(on);
+  }
+
+  get isOpen(): boolean {
+    return this.#driver.open;
   }
 
   close(): void {
-    if (this.handle.open) this.handle.close();
+    if (this.#driver.open) this.#driver.close();
+  }
+}
+
+/** Raw driver options for `openRaw`: no PRAGMA is set. */
+export interface RawOpenOptions {
+  readonly?: boolean;
+  /** Create the file when missing (scratch and output files only). */
+  create?: boolean;
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Opens a file as SQLite leaves it, without the production PRAGMAs or the file checks: for
+ * files this toolkit itself writes or reads as copies (snapshots, restored temps, recover's
+ * output, in-memory schemas, the job lock). The live database goes through `openDatabase`.
+ */
+export function openRaw(path: string, options: RawOpenOptions = {}): OraDatabase {
+  const readonly = options.readonly ?? false;
+  const busyTimeoutMs = options.busyTimeoutMs ?? 0;
+  try {
+    const driver = new Database(path, {
+      readonly,
+      fileMustExist: path !== ':memory:' && !options.create,
+      timeout: busyTimeoutMs,
+    });
+    return new OraDatabase(path, driver, readonly, busyTimeoutMs);
+  } catch (error) {
+    throw translateSqliteError(error, path, busyTimeoutMs);
+  }
+}
+
+/** Runs `fn` with `db` and closes `db` whatever happens (the open/try/finally-close pattern, once). */
+export function withDatabase<T>(db: OraDatabase, fn: (db: OraDatabase) => T): T {
+  try {
+    return fn(db);
+  } finally {
+    db.close();
   }
 }
 
@@ -127,7 +293,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): OraDataba
 function applyPragmas(db: OraDatabase, switchToWal: boolean): void {
   // Touch the schema first: SQLite reads page 1 lazily, so this is where a non-database or a
   // damaged header shows up, before any PRAGMA tries to write.
-  db.run(() => db.handle.prepare('SELECT count(*) FROM sqlite_schema').pluck().get());
+  db.value('SELECT count(*) FROM sqlite_schema');
   db.pragma(`busy_timeout = ${db.busyTimeoutMs}`);
   let synchronous: number = PRODUCTION_PRAGMAS.synchronous;
   if (!db.readonly) {

@@ -1,7 +1,7 @@
-import type { OraDatabase } from '../connection/connection.js';
+import type { OraDatabase, Statement } from '../connection/connection.js';
 import { InvalidInputError, isOraError } from '../errors/errors.js';
 import { type PlanStep, queryPlan } from '../metrics/index-usage.js';
-import { quoteIdentifier } from '../metrics/table-stats.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
 
 export interface ExplainOptions {
   /** Positional (array) or named (object) parameters. */
@@ -40,9 +40,9 @@ function invalidSql(error: unknown): never {
  * refused unless `allowWrite`, and then runs inside `BEGIN IMMEDIATE … ROLLBACK`.
  */
 export function explainStatement(db: OraDatabase, sql: string, options: ExplainOptions): ExplainResult {
-  let statement: import('better-sqlite3').Statement<unknown[]>;
+  let statement: Statement;
   try {
-    statement = db.run(() => db.handle.prepare(sql));
+    statement = db.run(() => db.prepare(sql));
   } catch (error) {
     invalidSql(error);
   }
@@ -79,11 +79,11 @@ export function explainStatement(db: OraDatabase, sql: string, options: ExplainO
       db.run(execute);
     } else {
       db.run(() => {
-        db.handle.exec('BEGIN IMMEDIATE');
+        db.exec('BEGIN IMMEDIATE');
         try {
           execute();
         } finally {
-          db.handle.exec('ROLLBACK');
+          db.exec('ROLLBACK');
         }
       });
     }
@@ -106,7 +106,7 @@ export function explainStatement(db: OraDatabase, sql: string, options: ExplainO
   for (const table of new Set(plan.filter((s) => s.fullScan).map((s) => s.table as string))) {
     let count: number;
     try {
-      count = db.handle
+      count = db
         .prepare(`SELECT count(*) FROM ${quoteIdentifier(table)}`)
         .pluck()
         .get() as number;

@@ -1,5 +1,5 @@
 import type { OraDatabase } from '../connection/connection.js';
-import { quoteIdentifier } from '../metrics/table-stats.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
 
 export interface ForeignKeyViolation {
   table: string;
@@ -21,20 +21,20 @@ export function foreignKeyViolations(
   limit: number,
 ): { total: number; violations: ForeignKeyViolation[] } {
   return db.run(() => {
-    const rows = db.handle.prepare('PRAGMA foreign_key_check').all() as {
+    const rows = db.prepare('PRAGMA foreign_key_check').all() as {
       table: string;
       rowid: number | null;
       parent: string;
       fkid: number;
     }[];
     const violations = rows.slice(0, limit).map((v) => {
-      const fk = db.handle
+      const fk = db
         .prepare('SELECT "from", "to" FROM pragma_foreign_key_list(?) WHERE id = ? ORDER BY seq')
         .all(v.table, v.fkid) as { from: string; to: string | null }[];
       const row =
         v.rowid === null
           ? null
-          : ((db.handle.prepare(`SELECT * FROM ${quoteIdentifier(v.table)} WHERE rowid = ?`).get(v.rowid) as
+          : ((db.prepare(`SELECT * FROM ${quoteIdentifier(v.table)} WHERE rowid = ?`).get(v.rowid) as
               | Record<string, unknown>
               | undefined) ?? null);
       return {

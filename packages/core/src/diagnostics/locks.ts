@@ -88,8 +88,8 @@ export function diagnoseLocks(db: OraDatabase, waitMs: number): LockDiagnosis {
   let message = `write lock taken and released within ${waitMs} ms`;
   withBusyTimeout(db, waitMs, () => {
     try {
-      db.handle.exec('BEGIN IMMEDIATE');
-      db.handle.exec('ROLLBACK');
+      db.exec('BEGIN IMMEDIATE');
+      db.exec('ROLLBACK');
     } catch (error) {
       available = false;
       message = `no write lock within ${waitMs} ms: another connection is writing (${(error as { code?: string }).code ?? (error as Error).message})`;

@@ -40,7 +40,7 @@ export function checkIntegrity(db: OraDatabase, options: IntegrityOptions = {}):
     // database (restore attaches its verified copy) is not this check's business.
     rows = db.run(
       () =>
-        db.handle
+        db
           .prepare(`PRAGMA main.${mode === 'full' ? 'integrity_check' : 'quick_check'}(${max + 1})`)
           .pluck()
           .all() as string[],
@@ -139,10 +139,10 @@ export async function checkIntegrityParallel(
 function planChecks(db: OraDatabase, max: number): { sql: string; cost: number }[] {
   return db.run(() => {
     const pageCount = Number(db.pragma('page_count'));
-    const tables = db.handle.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[];
+    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").pluck().all() as string[];
     const indexes = new Map(
       (
-        db.handle
+        db
           .prepare("SELECT tbl_name AS t, count(*) AS n FROM sqlite_schema WHERE type = 'index' GROUP BY tbl_name")
           .all() as { t: string; n: number }[]
       ).map((r) => [r.t, r.n]),
@@ -155,7 +155,7 @@ function planChecks(db: OraDatabase, max: number): { sql: string; cost: number }
       let rows: number;
       try {
         rows = Number(
-          db.handle
+          db
             .prepare(`SELECT max(rowid) FROM ${ident(table)}`)
             .pluck()
             .get() ?? 0,
@@ -182,7 +182,7 @@ function runChecks(db: OraDatabase, statements: readonly string[]): string[][] {
     db.pragma('mmap_size = 4294967296');
     return statements.map((sql) => {
       try {
-        return db.run(() => db.handle.prepare(sql).pluck().all() as string[]);
+        return db.run(() => db.prepare(sql).pluck().all() as string[]);
       } catch (error) {
         if (error instanceof DatabaseCorruptError || error instanceof NotADatabaseError) return [error.message];
         throw error;

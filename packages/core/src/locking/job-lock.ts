@@ -1,8 +1,7 @@
 import { hostname } from 'node:os';
-import Database from 'better-sqlite3';
+import { type OraDatabase, openRaw } from '../connection/connection.js';
+import { DatabaseLockedError, LockHeldError } from '../errors/errors.js';
 import { appendNoFollow, isAlive } from '../fs/files.js';
-import { translateSqliteError } from '../connection/sqlite-errors.js';
-import { isOraError, LockHeldError } from '../errors/errors.js';
 
 /** Who holds (or last held) the job lock of a database. */
 export interface LockHolder {
@@ -48,16 +47,15 @@ export function lockPathFor(databasePath: string): string {
  */
 export function acquireJobLock(databasePath: string, options: AcquireOptions): JobLock {
   const path = lockPathFor(databasePath);
-  let db: Database.Database;
+  appendNoFollow(path, '', 'the job lock file'); // 0600 (SQLite would create it 0644); never through a planted link
+  const db: OraDatabase = openRaw(path, { busyTimeoutMs: options.waitMs });
   try {
-    appendNoFollow(path, '', 'the job lock file'); // 0600 (SQLite would create it 0644); never through a planted link
-    db = new Database(path, { timeout: options.waitMs });
     db.pragma('journal_mode = DELETE');
     db.exec(`CREATE TABLE IF NOT EXISTS holder (
       id INTEGER PRIMARY KEY CHECK (id = 1), job TEXT, pid INTEGER, host TEXT, since TEXT, released INTEGER)`);
   } catch (error) {
-    if (isOraError(error)) throw error;
-    throw translateSqliteError(error, path, options.waitMs);
+    db.close();
+    throw error;
   }
   const readHolder = () =>
     db.prepare('SELECT job, pid, host, since, released FROM holder WHERE id = 1').get() as
@@ -68,7 +66,7 @@ export function acquireJobLock(databasePath: string, options: AcquireOptions): J
   } catch (error) {
     const holder = readHolder();
     db.close();
-    if ((error as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+    if (error instanceof DatabaseLockedError) {
       const who = holder
         ? `${holder.job} (pid ${holder.pid} on ${holder.host}, since ${holder.since})`
         : 'another ora-db job';
@@ -77,7 +75,7 @@ export function acquireJobLock(databasePath: string, options: AcquireOptions): J
         { cause: error },
       );
     }
-    throw translateSqliteError(error, path, options.waitMs);
+    throw error;
   }
   const previous = readHolder();
   const tookOverFrom =
@@ -103,7 +101,7 @@ export function acquireJobLock(databasePath: string, options: AcquireOptions): J
       ? { job: tookOverFrom.job, pid: tookOverFrom.pid, host: tookOverFrom.host, since: tookOverFrom.since }
       : null,
     release() {
-      if (!db.open) return;
+      if (!db.isOpen) return;
       try {
         db.exec('COMMIT');
         db.prepare('UPDATE holder SET released = 1 WHERE id = 1 AND pid = ?').run(process.pid);

@@ -15,9 +15,9 @@ export interface AnalyzeReport {
 export function analyzeDatabase(db: OraDatabase, analysisLimit: number): AnalyzeReport {
   db.pragma(`analysis_limit = ${analysisLimit}`);
   const a = performance.now();
-  db.run(() => db.handle.exec('ANALYZE'));
+  db.run(() => db.exec('ANALYZE'));
   const analyzeMs = Math.round(performance.now() - a);
   const o = performance.now();
-  db.run(() => db.handle.pragma('optimize'));
+  db.run(() => db.pragmaRows('optimize'));
   return { analysisLimit, analyzeMs, optimizeMs: Math.round(performance.now() - o) };
 }

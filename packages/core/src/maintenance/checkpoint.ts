@@ -19,7 +19,7 @@ export interface CheckpointResult {
 export function checkpoint(db: OraDatabase, mode: CheckpointMode): CheckpointResult {
   const started = performance.now();
   const row = db.run(
-    () => db.handle.pragma(`wal_checkpoint(${mode})`) as { busy: number; log: number; checkpointed: number }[],
+    () => db.pragmaRows(`wal_checkpoint(${mode})`) as { busy: number; log: number; checkpointed: number }[],
   )[0] ?? { busy: 0, log: -1, checkpointed: -1 };
   return {
     mode,

@@ -4,9 +4,9 @@ import { dirname, resolve } from 'node:path';
 import type { OraDatabase } from '../connection/connection.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { IoError, throwIfStopped } from '../errors/errors.js';
+import { runSqliteChild } from '../integrity/sqlite-child.js';
 import type { ProgressSink } from '../progress.js';
 import { collectStats, type DatabaseStats } from '../stats/database-stats.js';
-import { runSqliteChild } from '../integrity/sqlite-child.js';
 
 /** Free bytes available to this process on the filesystem holding `path`. */
 export function freeBytesAt(path: string): number {
@@ -249,7 +249,7 @@ export async function vacuumIncremental(
     options.progress?.update(Math.max(0, before.freelistCount - free), before.freelistCount, 'pages');
     if (free === 0) break;
     const s = performance.now();
-    db.run(() => db.handle.pragma(`incremental_vacuum(${stepPages})`));
+    db.run(() => db.pragmaRows(`incremental_vacuum(${stepPages})`));
     longest = Math.max(longest, performance.now() - s);
     steps++;
     if (Number(db.pragma('freelist_count')) >= free) break; // no progress: stop rather than spin

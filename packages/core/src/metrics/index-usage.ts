@@ -23,7 +23,7 @@ const STEP_RE = /^(SCAN|SEARCH) (\S+)(?: AS \S+)?(?: USING (?:COVERING )?INDEX (
  * values). Named parameters are read from the SQL; the count of `?` is found by trying.
  */
 function explainWithNullParams(db: OraDatabase, sql: string): { detail: string }[] {
-  const statement = db.handle.prepare(`EXPLAIN QUERY PLAN ${sql}`);
+  const statement = db.prepare(`EXPLAIN QUERY PLAN ${sql}`);
   const named: Record<string, null> = {};
   for (const m of sql.matchAll(/[:@$]([A-Za-z_][A-Za-z0-9_]*)/g)) named[m[1] as string] = null;
   const hasNamed = Object.keys(named).length > 0;
@@ -44,7 +44,7 @@ export function queryPlan(db: OraDatabase, sql: string, params?: unknown[] | Rec
   const rows = db.run(() =>
     params === undefined
       ? explainWithNullParams(db, sql)
-      : (db.handle.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(Array.isArray(params) ? params : [params])) as {
+      : (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...(Array.isArray(params) ? params : [params])) as {
           detail: string;
         }[]),
   );
@@ -83,10 +83,10 @@ export function knownQueries(db: OraDatabase): { queries: NamedQuery[]; skipped:
     };
   }
   const factories = {
-    inventory: () => inventoryStatements(db.handle),
-    shipments: () => shipmentStatements(db.handle),
-    workflows: () => workflowStatements(db.handle),
-    kpis: () => kpiStatements(db.handle),
+    inventory: () => inventoryStatements(db),
+    shipments: () => shipmentStatements(db),
+    workflows: () => workflowStatements(db),
+    kpis: () => kpiStatements(db),
   };
   const out: NamedQuery[] = [];
   const skippedGroups: string[] = [];
@@ -128,7 +128,7 @@ export interface IndexUsageReport {
 export function indexUsage(db: OraDatabase, queries: NamedQuery[]): IndexUsageReport {
   const declared = db.run(
     () =>
-      db.handle
+      db
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
         .pluck()
         .all() as string[],

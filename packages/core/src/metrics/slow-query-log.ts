@@ -1,7 +1,6 @@
 import { existsSync, readFileSync, renameSync, statSync } from 'node:fs';
-import type Database from 'better-sqlite3';
+import type { OraDatabase, Statement } from '../connection/connection.js';
 import { appendNoFollow } from '../fs/files.js';
-import type { OraDatabase } from '../connection/connection.js';
 
 export interface SlowQueryLogOptions {
   /** NDJSON file the slow statements are appended to. */
@@ -63,14 +62,18 @@ const TIMED = new Set(['run', 'get', 'all']);
  */
 export function enableSlowQueryLog(db: OraDatabase, options: SlowQueryLogOptions): SlowQueryLog {
   const log = new SlowQueryLog(options);
-  const handle = db.handle;
-  const prepare = handle.prepare.bind(handle);
-  (handle as { prepare: Database.Database['prepare'] }).prepare = ((source: string) => {
-    const statement = prepare(source);
-    return new Proxy(statement, {
+  db.instrument((source, statement) => {
+    const timed: Statement = new Proxy(statement, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
-        if (typeof property !== 'string' || !TIMED.has(property) || typeof value !== 'function') return value;
+        if (typeof value !== 'function') return value;
+        if (typeof property !== 'string' || !TIMED.has(property)) {
+          // pluck()/raw() return the statement itself: hand back the timed one, so it stays timed.
+          return (...args: unknown[]) => {
+            const result = value.apply(target, args);
+            return result === target ? timed : result;
+          };
+        }
         return (...args: unknown[]) => {
           const started = performance.now();
           try {
@@ -81,7 +84,8 @@ export function enableSlowQueryLog(db: OraDatabase, options: SlowQueryLogOptions
         };
       },
     });
-  }) as Database.Database['prepare'];
+    return timed;
+  });
   return log;
 }
 

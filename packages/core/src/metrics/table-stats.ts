@@ -1,4 +1,6 @@
 import type { OraDatabase } from '../connection/connection.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
+import { userTables } from '../sql/schema.js';
 
 export interface IndexInfo {
   name: string;
@@ -21,24 +23,6 @@ export interface TableInfo {
   indexes: IndexInfo[];
 }
 
-/** Quotes an identifier read from sqlite_schema (never user input) for use in SQL. */
-export function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** User tables, from the schema (SQLite's internal `sqlite_%` tables excluded). */
-export function userTables(db: OraDatabase): string[] {
-  return db.run(
-    () =>
-      db.handle
-        .prepare(
-          "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
-        )
-        .pluck()
-        .all() as string[],
-  );
-}
-
 /**
  * What the guide's "table sizes" query meant to show (it counted schema rows, always 1): for each
  * table its real row count and its bytes on disk, and for each index its columns and bytes.
@@ -47,18 +31,18 @@ export function userTables(db: OraDatabase): string[] {
 export function collectTableStats(db: OraDatabase): TableInfo[] {
   return db.run(() => {
     const sizes = new Map<string, { bytes: number; pages: number }>();
-    for (const row of db.handle
+    for (const row of db
       .prepare('SELECT name, pageno AS pages, pgsize AS bytes FROM dbstat WHERE aggregate = TRUE')
       .all() as { name: string; pages: number; bytes: number }[]) {
       sizes.set(row.name, { bytes: row.bytes, pages: row.pages });
     }
     return userTables(db).map((table) => {
-      const rows = db.handle
+      const rows = db
         .prepare(`SELECT count(*) FROM ${quoteIdentifier(table)}`)
         .pluck()
         .get() as number;
       const indexes = (
-        db.handle.prepare('SELECT name, "unique", origin FROM pragma_index_list(?) ORDER BY name').all(table) as {
+        db.prepare('SELECT name, "unique", origin FROM pragma_index_list(?) ORDER BY name').all(table) as {
           name: string;
           unique: number;
           origin: string;
@@ -67,10 +51,7 @@ export function collectTableStats(db: OraDatabase): TableInfo[] {
         name: ix.name,
         table,
         columns: (
-          db.handle.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').pluck().all(ix.name) as (
-            | string
-            | null
-          )[]
+          db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').pluck().all(ix.name) as (string | null)[]
         ).map((c) => c ?? '<expression>'),
         unique: ix.unique === 1,
         origin: ix.origin,

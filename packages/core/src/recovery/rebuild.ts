@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
-import { quoteIdentifier } from '../metrics/table-stats.js';
+import { type OraDatabase, openRaw, type Statement } from '../connection/connection.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
 import { type SqlValue, textOf } from './btree.js';
 import type { PageSource } from './file-format.js';
 import {
@@ -83,8 +83,6 @@ const convertsNumbers = (type: string) =>
   type.includes('BOOL') ||
   type.includes('DATE');
 
-type Statement = Database.Statement;
-
 /** A raw row's values as JSON for lost_and_found: text decoded, blobs as hex, big integers as strings. */
 function rowJson(row: RecoveredRow, encoding: PageSource['textEncoding']): string {
   return JSON.stringify(
@@ -115,7 +113,7 @@ class TableWriter {
   private readonly plainStatements = new Map<string, { stmt: Statement; cols: number[] }>();
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: OraDatabase,
     readonly shape: TableShape,
     private readonly encoding: PageSource['textEncoding'],
   ) {
@@ -241,10 +239,10 @@ export function buildRecovered(
   const plan = planSalvage(source);
   onPhase?.('salvage');
   const phaseMs = { plan: lap(), rows: 0, indexes: 0, check: 0 };
-  const db = new Database(path);
+  const db = openRaw(path, { create: true });
   try {
     // Shadow tables of virtual tables are written directly (SQLite's defensive mode forbids it).
-    db.unsafeMode(true);
+    db.allowShadowTableWrites(true);
     db.pragma(`page_size = ${source.pageSize}`);
     if (source.autoVacuum !== 0) db.pragma(`auto_vacuum = ${source.autoVacuum === 2 ? 'INCREMENTAL' : 'FULL'}`);
     if (source.textEncoding !== 'utf8')
@@ -374,7 +372,7 @@ export function buildRecovered(
     onPhase?.('check');
     const rows = db.prepare('PRAGMA integrity_check(100)').pluck().all() as string[];
     const integrity = { ok: rows.length === 1 && rows[0] === 'ok', problems: rows[0] === 'ok' ? [] : rows };
-    const foreignKeyViolations = (db.pragma('foreign_key_check') as unknown[]).length;
+    const foreignKeyViolations = db.pragmaRows('foreign_key_check').length;
     db.pragma('journal_mode = DELETE'); // one self-contained file to rename
     phaseMs.check = lap();
     const tables: RebuiltTable[] = [];
@@ -410,7 +408,7 @@ export function buildRecovered(
  * its content (`rebuild`), which is what the content is for; an R*Tree cannot be rebuilt that way
  * and is reported.
  */
-function checkVirtualTables(db: Database.Database, plan: SalvagePlan): RebuiltVirtualTable[] {
+function checkVirtualTables(db: OraDatabase, plan: SalvagePlan): RebuiltVirtualTable[] {
   const out: RebuiltVirtualTable[] = [];
   for (const e of plan.schema) {
     const m = e.type === 'table' && e.sql ? /^\s*create\s+virtual\s+table\s+.*?\s+using\s+(\w+)/is.exec(e.sql) : null;

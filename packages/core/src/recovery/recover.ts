@@ -13,8 +13,7 @@ import {
   unlinkSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
-import { fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../fs/files.js';
+import { openRaw, withDatabase } from '../connection/connection.js';
 import { checkDatabaseFile, fileSizeOrZero } from '../connection/file-checks.js';
 import { processesHolding } from '../diagnostics/locks.js';
 import {
@@ -25,6 +24,7 @@ import {
   NotADatabaseError,
   RestoreFailedError,
 } from '../errors/errors.js';
+import { fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../fs/files.js';
 import { openPageSource } from './file-format.js';
 import { buildRecovered, type RebuildReport } from './rebuild.js';
 
@@ -63,12 +63,7 @@ function quickCheckOk(path: string): boolean {
   const hadWal = existsSync(`${path}-wal`);
   const hadShm = existsSync(`${path}-shm`);
   try {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
-    try {
-      return db.pragma('quick_check', { simple: true }) === 'ok';
-    } finally {
-      db.close();
-    }
+    return withDatabase(openRaw(path, { readonly: true }), (db) => db.pragma('quick_check') === 'ok');
   } catch {
     return false;
   } finally {

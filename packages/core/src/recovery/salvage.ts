@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { type OraDatabase, openRaw } from '../connection/connection.js';
 import { MIGRATIONS } from '../schema/migrations.js';
 import {
   decodeRecord,
@@ -224,7 +224,7 @@ function markFreelist(source: PageSource, owner: Int32Array): { marked: number; 
 
 /** The schema as this code creates it (used when the damaged file's own schema is unreadable). */
 export function migrationSchema(): SchemaEntry[] {
-  const db = new Database(':memory:');
+  const db = openRaw(':memory:');
   try {
     for (const m of MIGRATIONS) db.exec(m.sql);
     return db
@@ -238,7 +238,7 @@ export function migrationSchema(): SchemaEntry[] {
 }
 
 /** Creates the schema's tables in `db`: virtual tables first (they create their shadow tables). */
-export function createTables(db: Database.Database, schema: SchemaEntry[]): { failed: string[] } {
+export function createTables(db: OraDatabase, schema: SchemaEntry[]): { failed: string[] } {
   const failed: string[] = [];
   const isVirtual = (e: SchemaEntry) => /^\s*create\s+virtual\s+table/i.test(e.sql ?? '');
   const tables = schema.filter((e) => e.type === 'table' && e.sql && !e.name.startsWith('sqlite_'));
@@ -260,7 +260,7 @@ export function createTables(db: Database.Database, schema: SchemaEntry[]): { fa
  * INTEGER PRIMARY KEY, and which tables are shadow tables of a virtual table.
  */
 export function tableShapes(schema: SchemaEntry[]): TableShape[] {
-  const db = new Database(':memory:');
+  const db = openRaw(':memory:');
   try {
     createTables(db, schema);
     const list = new Map(

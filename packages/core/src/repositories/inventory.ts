@@ -103,18 +103,18 @@ export const statements = statementCache((h) => ({
 
 /** Current stock levels, most severe alert first, then lowest quantity (the guide's read). */
 export function listInventoryLevels(db: OraDatabase): InventoryLevel[] {
-  return db.run(() => statements(db.handle).levels.all() as InventoryLevel[]);
+  return db.run(() => statements(db).levels.all() as InventoryLevel[]);
 }
 
 /** Items at or below their reorder point with their shortage, most severe and shortest first. */
 export function listLowStock(db: OraDatabase): LowStockItem[] {
-  return db.run(() => statements(db.handle).lowStock.all() as LowStockItem[]);
+  return db.run(() => statements(db).lowStock.all() as LowStockItem[]);
 }
 
 /** Adds an item or replaces its name, quantity and reorder point; the alert level follows. */
 export function upsertInventoryItem(db: OraDatabase, input: InventoryItem): void {
   const item = parseInput(inventoryItemSchema, input, 'inventory item');
-  db.transaction(() => statements(db.handle).upsertItem.run(item));
+  db.transaction(() => statements(db).upsertItem.run(item));
 }
 
 function today(): string {
@@ -137,7 +137,7 @@ function today(): string {
  */
 export function recordInventoryTransaction(db: OraDatabase, input: InventoryTransaction): RecordedTransaction {
   const tx = checkTransaction(input) ?? parseInput(inventoryTransactionSchema, input, 'inventory transaction');
-  const record = recorders(db.handle);
+  const record = recorders(db);
   return db.run(() => record.immediate(db, tx));
 }
 
@@ -166,7 +166,7 @@ function checkTransaction(input: unknown): ParsedTransaction | undefined {
 /** The movement as one driver transaction function per connection (built once, not per call). */
 const recorders = statementCache((h) => {
   const s = statements(h);
-  return h.transaction((db: OraDatabase, tx: ParsedTransaction): RecordedTransaction => {
+  return h.transactionFunction((db: OraDatabase, tx: ParsedTransaction): RecordedTransaction => {
     const delta = tx.type === 'Receive' || tx.type === 'Adjust Up' ? tx.quantity : -tx.quantity;
     const updated = s.applyMovement.get({ delta, sku: tx.sku }) as
       | { quantity: number; alertLevel: AlertLevel }

@@ -31,5 +31,5 @@ export const statements = statementCache((h) => ({
 /** Writes the day's KPI snapshot; writing the same day again replaces it (the guide's UPSERT). */
 export function upsertDailyKpis(db: OraDatabase, input: DailyKpis): void {
   const k = parseInput(dailyKpisSchema, input, 'daily KPIs');
-  db.transaction(() => statements(db.handle).upsert.run(k));
+  db.transaction(() => statements(db).upsert.run(k));
 }

@@ -58,7 +58,7 @@ export function insertShipments(db: OraDatabase, input: ShippedOrder[]): { order
   // objects); anything else goes through zod, which converts it or words the error.
   const rows = flatten(input) ?? flatten(parseInput(shipmentBatchSchema, input, 'shipment batch'));
   if (!rows) throw new Error('insertShipments: a parsed batch failed the plain check'); // unreachable
-  const insert = inserters(db.handle);
+  const insert = inserters(db);
   const current = { order: '' };
   try {
     db.run(() => insert.immediate(rows, current));
@@ -136,7 +136,7 @@ function flatten(input: unknown): FlatBatch | undefined {
 /** The batch insert as one driver transaction function per connection (built once, not per call). */
 const inserters = statementCache((h) => {
   const s = statements(h);
-  return h.transaction((rows: FlatBatch, current: { order: string }) => {
+  return h.transactionFunction((rows: FlatBatch, current: { order: string }) => {
     const { orders, items } = rows;
     let i = 0;
     for (let o = 0; o < orders.length; o += ORDER_WIDTH) {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { OraDatabase } from '../connection/connection.js';
 import { InvalidInputError } from '../errors/errors.js';
 
 /**
@@ -15,14 +16,14 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what:
   throw new InvalidInputError(`invalid ${what}: ${problems.join('; ')}`);
 }
 
-/** better-sqlite3 statements prepared once per connection and reused (preparing dominates small writes). */
-export function statementCache<T>(prepare: (handle: import('better-sqlite3').Database) => T) {
-  const cache = new WeakMap<import('better-sqlite3').Database, T>();
-  return (handle: import('better-sqlite3').Database): T => {
-    let statements = cache.get(handle);
+/** Statements prepared once per connection and reused (preparing dominates small writes). */
+export function statementCache<T>(prepare: (db: OraDatabase) => T) {
+  const cache = new WeakMap<OraDatabase, T>();
+  return (db: OraDatabase): T => {
+    let statements = cache.get(db);
     if (!statements) {
-      statements = prepare(handle);
-      cache.set(handle, statements);
+      statements = prepare(db);
+      cache.set(db, statements);
     }
     return statements;
   };

@@ -27,5 +27,5 @@ export const statements = statementCache((h) => ({
  */
 export function updateWorkflowStatus(db: OraDatabase, input: WorkflowStatus): void {
   const w = parseInput(workflowStatusSchema, input, 'workflow status');
-  db.transaction(() => statements(db.handle).upsert.run({ ...w, details: w.details ?? null }));
+  db.transaction(() => statements(db).upsert.run({ ...w, details: w.details ?? null }));
 }

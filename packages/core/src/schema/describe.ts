@@ -1,6 +1,5 @@
-import Database from 'better-sqlite3';
-import { OraDatabase } from '../connection/connection.js';
-import { userTables } from '../metrics/table-stats.js';
+import { type OraDatabase, openRaw, withDatabase } from '../connection/connection.js';
+import { userTables } from '../sql/schema.js';
 import { migrate } from './migrate.js';
 import { LATEST_SCHEMA_VERSION } from './migrations.js';
 
@@ -24,7 +23,7 @@ export interface TableDescription {
 /** Describes every user table of `db` from SQLite's own catalog. */
 export function describeSchema(db: OraDatabase): TableDescription[] {
   return userTables(db).map((name) => {
-    const h = db.handle;
+    const h = db;
     const columns = (
       h.prepare('SELECT name, type, "notnull", dflt_value, pk FROM pragma_table_xinfo(?) ORDER BY cid').all(name) as {
         name: string;
@@ -75,13 +74,10 @@ export function describeSchema(db: OraDatabase): TableDescription[] {
 
 /** The schema this code creates: the migrations applied to a fresh in-memory database. */
 export function describeCurrentSchema(): TableDescription[] {
-  const db = new OraDatabase(':memory:', new Database(':memory:'), false, 0);
-  try {
+  return withDatabase(openRaw(':memory:'), (db) => {
     migrate(db);
     return describeSchema(db);
-  } finally {
-    db.close();
-  }
+  });
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');

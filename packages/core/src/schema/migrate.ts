@@ -45,8 +45,8 @@ export function migrate(db: OraDatabase, migrations: readonly Migration[] = MIGR
       // Re-read inside the write lock: another process may have migrated meanwhile.
       const current = schemaVersion(db);
       if (current >= migration.version) return;
-      db.handle.exec(migration.sql);
-      db.handle.pragma(`user_version = ${migration.version}`);
+      db.exec(migration.sql);
+      db.pragmaRows(`user_version = ${migration.version}`);
       applied.push({ version: migration.version, name: migration.name });
     });
   }

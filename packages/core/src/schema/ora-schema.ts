@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
-import { type OraDatabase, openDatabase } from '../connection/connection.js';
+import { type OraDatabase, openDatabase, openRaw } from '../connection/connection.js';
 import { SchemaVersionError } from '../errors/errors.js';
-import { quoteIdentifier, userTables } from '../metrics/table-stats.js';
+import { quoteIdentifier } from '../sql/identifiers.js';
+import { schemaObjects, userTables } from '../sql/schema.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 
 /**
@@ -40,7 +40,7 @@ interface TableShape {
   foreignKeys: { from: string; table: string; to: string }[];
 }
 
-function readTable(handle: Database.Database, name: string): TableShape {
+function readTable(handle: OraDatabase, name: string): TableShape {
   const q = quoteIdentifier(name);
   const sql = (handle.prepare('SELECT sql FROM sqlite_schema WHERE type = ? AND name = ?').pluck().get('table', name) ??
     '') as string;
@@ -92,15 +92,12 @@ let expectedCache: { version: number; tables: TableShape[] } | null = null;
 function expectedSchema(migrations: readonly Migration[] = MIGRATIONS): TableShape[] {
   const version = migrations[migrations.length - 1]?.version ?? 0;
   if (expectedCache && expectedCache.version === version && migrations === MIGRATIONS) return expectedCache.tables;
-  const mem = new Database(':memory:');
+  const mem = openRaw(':memory:');
   try {
     for (const m of migrations) mem.exec(m.sql);
-    const names = mem
-      .prepare(
-        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
-      )
-      .pluck()
-      .all() as string[];
+    const names = schemaObjects(mem)
+      .filter((o) => o.type === 'table')
+      .map((o) => o.name);
     const tables = names.map((n) => readTable(mem, n));
     if (migrations === MIGRATIONS) expectedCache = { version, tables };
     return tables;
@@ -245,7 +242,7 @@ export function planAdoption(db: OraDatabase): AdoptionPlan {
         }
         continue;
       }
-      const have = readTable(db.handle, want.name);
+      const have = readTable(db, want.name);
       const haveColumns = new Map(have.columns.map((c) => [c.name.toLowerCase(), c]));
       const definitions = columnDefinitions(want.sql);
       for (const c of want.columns) {
@@ -342,7 +339,7 @@ export function planAdoption(db: OraDatabase): AdoptionPlan {
         if (haveUnique.some((u) => sameColumns(u, key))) continue;
         if (!key.every((k) => haveColumns.has(k.toLowerCase()))) continue; // reported as a missing column
         const cols = key.map(quoteIdentifier).join(', ');
-        const duplicates = db.handle
+        const duplicates = db
           .prepare(
             `SELECT count(*) FROM (SELECT 1 FROM ${quoteIdentifier(want.name)} WHERE ${key.map((k) => `${quoteIdentifier(k)} IS NOT NULL`).join(' AND ')} GROUP BY ${cols} HAVING count(*) > 1)`,
           )
@@ -368,7 +365,7 @@ export function planAdoption(db: OraDatabase): AdoptionPlan {
       const haveIndexNames = new Set(have.indexes.map((i) => i.name));
       for (const i of want.indexes.filter((x) => x.origin === 'c' && x.sql)) {
         if (have.indexes.some((h) => sameColumns(h.columns, i.columns))) continue;
-        if (haveIndexNames.has(i.name) || db.handle.prepare('SELECT 1 FROM sqlite_schema WHERE name = ?').get(i.name)) {
+        if (haveIndexNames.has(i.name) || db.prepare('SELECT 1 FROM sqlite_schema WHERE name = ?').get(i.name)) {
           plan.kept.push({
             table: want.name,
             index: i.name,
@@ -416,8 +413,8 @@ export function adoptSchema(db: OraDatabase): AdoptionPlan {
   return db.transaction(() => {
     const plan = planAdoption(db);
     if (plan.status.kind !== 'ora' || !plan.bridgeable) throw adoptionRefusal(db, plan);
-    for (const step of plan.steps) db.handle.exec(step.sql);
-    db.handle.pragma(`user_version = ${LATEST_SCHEMA_VERSION}`);
+    for (const step of plan.steps) db.exec(step.sql);
+    db.pragmaRows(`user_version = ${LATEST_SCHEMA_VERSION}`);
     return plan;
   });
 }

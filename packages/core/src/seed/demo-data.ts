@@ -95,7 +95,7 @@ function addDays(isoDate: string, days: number): string {
 export function seedDemoData(db: OraDatabase, options: SeedOptions): SeedResult {
   const existing = db.run(
     () =>
-      db.handle
+      db
         .prepare('SELECT (SELECT count(*) FROM shipped_orders) + (SELECT count(*) FROM inventory_current)')
         .pluck()
         .get() as number,

@@ -33,7 +33,7 @@ export function collectStats(db: OraDatabase): DatabaseStats {
     const pageSize = Number(db.pragma('page_size'));
     const pageCount = Number(db.pragma('page_count'));
     const freelistCount = Number(db.pragma('freelist_count'));
-    const counts = db.handle
+    const counts = db
       .prepare(
         `SELECT sum(type = 'table') AS tables, sum(type = 'index') AS indexes
            FROM sqlite_schema WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'`,
@@ -51,7 +51,7 @@ export function collectStats(db: OraDatabase): DatabaseStats {
       journalMode: String(db.pragma('journal_mode')).toLowerCase(),
       foreignKeys: Number(db.pragma('foreign_keys')) === 1,
       autoVacuum: AUTO_VACUUM[Number(db.pragma('auto_vacuum'))] ?? 'none',
-      sqliteVersion: String(db.handle.prepare('SELECT sqlite_version()').pluck().get()),
+      sqliteVersion: String(db.prepare('SELECT sqlite_version()').pluck().get()),
       userVersion: Number(db.pragma('user_version')),
     };
   });
