@@ -21,7 +21,6 @@ export {
   decompressFile,
   gzipFileParallel,
   hashArtifact,
-  sha256File,
   zstdFile,
 } from './backup/compress.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './backup/fields.js';

@@ -1,9 +1,9 @@
-import { statSync, unlinkSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type OraDatabase, openRaw } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { DatabaseCorruptError, throwIfStopped } from '../errors/errors.js';
-import { ensurePrivateDir, ioError } from '../fs/files.js';
+import { ensurePrivateDir, ioError, removeQuietly } from '../fs/files.js';
 import { integrityCheckInWorker } from '../integrity/integrity-worker.js';
 import type { ProgressSink } from '../progress.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
@@ -35,14 +35,6 @@ export interface BackupReport {
   compressMs: number;
   verifyMs: number;
   removedTemps: string[];
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // not there
-  }
 }
 
 /** Opens a snapshot or restored copy read-only with the toolkit's error translation. */

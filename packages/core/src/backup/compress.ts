@@ -128,13 +128,6 @@ export async function gzipFileParallel(
   return { inputBytes, outputBytes, inputSha256: inHash.digest('hex'), outputSha256: outHash.digest('hex') };
 }
 
-/** SHA-256 of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 export type Compression = 'zstd' | 'gzip';
 
 /**

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, existsSync, openSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type OraDatabase, openDatabase, openRaw, withDatabase } from '../connection/connection.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
@@ -10,7 +10,15 @@ import {
   RestoreFailedError,
   throwIfStopped,
 } from '../errors/errors.js';
-import { fsyncDir, fsyncFile, ioError, publishExclusively, removeDeadTemps } from '../fs/files.js';
+import {
+  fileStamp,
+  fsyncDir,
+  fsyncFile,
+  ioError,
+  publishExclusively,
+  removeDeadTemps,
+  removeQuietly,
+} from '../fs/files.js';
 import { checkIntegrity } from '../integrity/integrity.js';
 import type { ProgressSink } from '../progress.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
@@ -63,18 +71,6 @@ export interface RestoreReport {
   /** Live restores of an ORA database only. */
   archivedOrders?: ArchivedOrders;
   durationMs: number;
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // not there
-  }
-}
-
-function timestamp(d = new Date()): string {
-  return d.toISOString().replace(/[-:.]/g, '').replace('T', '_').slice(0, 18); // to the millisecond
 }
 
 /**
@@ -310,7 +306,7 @@ async function copyThrough(reader: OraDatabase, target: string, dest: string): P
 /** Publishes the fsynced copy under its final name, never replacing another restore's copy. */
 function publishCopy(copyTemp: string, target: string): string {
   const dir = dirname(target);
-  const name = publishExclusively(copyTemp, dir, `ora_before_restore_${basename(target, '.db')}_${timestamp()}`);
+  const name = publishExclusively(copyTemp, dir, `ora_before_restore_${basename(target, '.db')}_${fileStamp()}`);
   fsyncDir(dir);
   return name;
 }

@@ -75,6 +75,20 @@ export function ensurePrivateDir(dir: string): void {
   }
 }
 
+/** Removes a file if it is there; a file already gone (or never made) is not an error. */
+export function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not there
+  }
+}
+
+/** A timestamp for file names, to the millisecond, sortable: `20261201_235959123`. */
+export function fileStamp(d = new Date()): string {
+  return d.toISOString().replace(/[-:.]/g, '').replace('T', '_').slice(0, 18);
+}
+
 /** Writes `text` to `path` atomically and durably: exclusive temp file (0600), fsync, rename, fsync dir. */
 export function writeFileDurably(path: string, text: string, dir: string, tempName: string): void {
   const temp = `${dir}/${tempName}`;

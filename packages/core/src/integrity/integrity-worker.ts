@@ -5,24 +5,6 @@ import type { IntegrityResult } from './integrity.js';
 
 const require = createRequire(import.meta.url);
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const started = performance.now();
-let rows;
-try {
-  const db = new Database(workerData.path, { readonly: true, fileMustExist: true });
-  // A large page cache and memory-mapped reads make integrity_check several times faster.
-  db.pragma('cache_size = -262144');
-  db.pragma('mmap_size = 4294967296');
-  rows = db.prepare('PRAGMA integrity_check(' + (workerData.max + 1) + ')').pluck().all();
-  db.close();
-} catch (error) {
-  rows = [String(error && error.message || error)];
-}
-parentPort.postMessage({ rows, durationMs: Math.round(performance.now() - started) });
-`;
-
 /**
  * Runs `source` (CommonJS, eval'd) in a worker thread with `workerData` (plus `driver`, the path of
  * better-sqlite3) and resolves with its first message. When `signal` aborts, it rejects at once
@@ -71,11 +53,9 @@ export async function integrityCheckInWorker(
   maxProblems: number,
   signal?: AbortSignal,
 ): Promise<IntegrityResult> {
-  const { rows, durationMs } = await runSqliteWorker<{ rows: string[]; durationMs: number }>(
-    WORKER_SOURCE,
-    { path, max: maxProblems },
-    signal,
-  );
+  const started = performance.now();
+  const [rows = []] = await integrityPragmasInWorker(path, [`PRAGMA integrity_check(${maxProblems + 1})`], signal);
+  const durationMs = Math.round(performance.now() - started);
   const ok = rows.length === 1 && rows[0] === 'ok';
   return {
     mode: 'full',
@@ -86,6 +66,7 @@ export async function integrityCheckInWorker(
   };
 }
 
+// A large page cache and memory-mapped reads make integrity_check several times faster.
 const CHECKS_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);

@@ -28,33 +28,11 @@ export function checkIntegrity(db: OraDatabase, options: IntegrityOptions = {}):
   const mode = options.full ? 'full' : 'quick';
   const max = options.maxProblems ?? 100;
   const started = performance.now();
-  let rows: string[];
   // integrity_check reads every page and looks up every index entry: a large page cache and
-  // memory-mapped reads make it several times faster (measured in docs/BACKUP.md). Restored after.
-  const cache = Number(db.pragma('cache_size'));
-  const mmap = Number(db.pragma('mmap_size'));
-  try {
-    db.pragma('cache_size = -262144');
-    db.pragma('mmap_size = 4294967296');
-    // Ask for one more than we list, to know whether the list was cut. `main.`: an attached
-    // database (restore attaches its verified copy) is not this check's business.
-    rows = db.run(
-      () =>
-        db
-          .prepare(`PRAGMA main.${mode === 'full' ? 'integrity_check' : 'quick_check'}(${max + 1})`)
-          .pluck()
-          .all() as string[],
-    );
-  } catch (error) {
-    if (error instanceof DatabaseCorruptError || error instanceof NotADatabaseError) {
-      rows = [error.message];
-    } else {
-      throw error;
-    }
-  } finally {
-    db.pragma(`cache_size = ${cache}`);
-    db.pragma(`mmap_size = ${mmap}`);
-  }
+  // memory-mapped reads make it several times faster (measured in docs/BACKUP.md). Ask for one
+  // more than we list, to know whether the list was cut. `main.`: an attached database (restore
+  // attaches its verified copy) is not this check's business.
+  const [rows = []] = runChecks(db, [`PRAGMA main.${mode === 'full' ? 'integrity_check' : 'quick_check'}(${max + 1})`]);
   const ok = rows.length === 1 && rows[0] === 'ok';
   const problems = ok ? [] : rows.slice(0, max);
   return {

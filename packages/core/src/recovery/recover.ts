@@ -24,7 +24,7 @@ import {
   NotADatabaseError,
   RestoreFailedError,
 } from '../errors/errors.js';
-import { fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../fs/files.js';
+import { fileStamp, fsyncDir, fsyncFile, publishExclusively, removeDeadTemps } from '../fs/files.js';
 import { openPageSource } from './file-format.js';
 import { buildRecovered, type RebuildReport } from './rebuild.js';
 
@@ -50,8 +50,6 @@ export interface RecoverReport extends Omit<RebuildReport, 'integrity' | 'foreig
   integrity: RebuildReport['integrity'] | null;
   foreignKeyViolations: number | null;
 }
-
-const stamp = () => new Date().toISOString().replace(/[-:.]/g, '').replace('T', '_').slice(0, 18); // to the millisecond
 
 /**
  * Whether SQLite's quick_check passes. Opening a WAL-mode file read-only creates its `-wal` and
@@ -150,7 +148,11 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     }
     const main = partials.at(-1) as string;
     // A healthy file (recover --force) is copied as what it is, not called corrupted.
-    copyBase = publishExclusively(main, dir, `${healthy ? 'ora_before_recover' : 'ora_corrupted'}_${name}_${stamp()}`);
+    copyBase = publishExclusively(
+      main,
+      dir,
+      `${healthy ? 'ora_before_recover' : 'ora_corrupted'}_${name}_${fileStamp()}`,
+    );
     for (const partial of partials.slice(0, -1)) {
       const suffix = partial.endsWith('-wal') ? '-wal' : '-shm';
       renameSync(partial, `${copyBase}${suffix}`);
@@ -191,7 +193,7 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
       unlinkSync(building);
       output = out;
     } else {
-      output = publishExclusively(building, dir, `ora_recovered_${name}_${stamp()}`);
+      output = publishExclusively(building, dir, `ora_recovered_${name}_${fileStamp()}`);
     }
     fsyncDir(dirname(output));
   } catch (error) {

@@ -1,4 +1,4 @@
-import { type OraDatabase, openRaw } from '../connection/connection.js';
+import { type OraDatabase, openRaw, withDatabase } from '../connection/connection.js';
 import { MIGRATIONS } from '../schema/migrations.js';
 import {
   decodeRecord,
@@ -224,17 +224,14 @@ function markFreelist(source: PageSource, owner: Int32Array): { marked: number; 
 
 /** The schema as this code creates it (used when the damaged file's own schema is unreadable). */
 export function migrationSchema(): SchemaEntry[] {
-  const db = openRaw(':memory:');
-  try {
+  return withDatabase(openRaw(':memory:'), (db) => {
     for (const m of MIGRATIONS) db.exec(m.sql);
     return db
       .prepare(
         "SELECT type, name, tbl_name AS tableName, 0 AS rootPage, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'",
       )
       .all() as SchemaEntry[];
-  } finally {
-    db.close();
-  }
+  });
 }
 
 /** Creates the schema's tables in `db`: virtual tables first (they create their shadow tables). */
@@ -260,8 +257,7 @@ export function createTables(db: OraDatabase, schema: SchemaEntry[]): { failed: 
  * INTEGER PRIMARY KEY, and which tables are shadow tables of a virtual table.
  */
 export function tableShapes(schema: SchemaEntry[]): TableShape[] {
-  const db = openRaw(':memory:');
-  try {
+  return withDatabase(openRaw(':memory:'), (db) => {
     createTables(db, schema);
     const list = new Map(
       (
@@ -311,9 +307,7 @@ export function tableShapes(schema: SchemaEntry[]): TableShape[] {
       shapes.push({ name: e.name, columns: stored.map(shape), withoutRowid, shadow: info.type === 'shadow' });
     }
     return shapes;
-  } finally {
-    db.close();
-  }
+  });
 }
 
 /**

@@ -1,4 +1,4 @@
-import { type OraDatabase, openDatabase, openRaw } from '../connection/connection.js';
+import { type OraDatabase, openDatabase, openRaw, withDatabase } from '../connection/connection.js';
 import { SchemaVersionError } from '../errors/errors.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
 import { schemaObjects, userTables } from '../sql/schema.js';
@@ -92,8 +92,7 @@ let expectedCache: { version: number; tables: TableShape[] } | null = null;
 function expectedSchema(migrations: readonly Migration[] = MIGRATIONS): TableShape[] {
   const version = migrations[migrations.length - 1]?.version ?? 0;
   if (expectedCache && expectedCache.version === version && migrations === MIGRATIONS) return expectedCache.tables;
-  const mem = openRaw(':memory:');
-  try {
+  return withDatabase(openRaw(':memory:'), (mem) => {
     for (const m of migrations) mem.exec(m.sql);
     const names = schemaObjects(mem)
       .filter((o) => o.type === 'table')
@@ -101,9 +100,7 @@ function expectedSchema(migrations: readonly Migration[] = MIGRATIONS): TableSha
     const tables = names.map((n) => readTable(mem, n));
     if (migrations === MIGRATIONS) expectedCache = { version, tables };
     return tables;
-  } finally {
-    mem.close();
-  }
+  });
 }
 
 /** The ORA tables, in creation order. */
@@ -484,13 +481,13 @@ export function assertOraSchemaAt(
   job: string,
   options: { needs?: string[]; busyTimeoutMs?: number } = {},
 ): void {
-  const probe = openDatabase(path, {
-    readonly: true,
-    ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
-  });
-  try {
-    assertOraSchema(probe, job, options.needs);
-  } finally {
-    probe.close();
-  }
+  withDatabase(
+    openDatabase(path, {
+      readonly: true,
+      ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+    }),
+    (probe) => {
+      assertOraSchema(probe, job, options.needs);
+    },
+  );
 }
