@@ -212,36 +212,30 @@ export async function benchRepositories(root: string, runs: number): Promise<Com
     if (r > 0) oursBatch.push(performance.now() - t);
     a.close();
     const b = make(`r-${r}.db`);
-    const ins = b.handle.prepare(
+    const ins = b.prepare(
       "INSERT INTO inventory_transactions (date, sku, quantity, transaction_type) VALUES ('2026-11-01', 'A', 1, 'Receive')",
     );
-    const upd = b.handle.prepare(
-      "UPDATE inventory_current SET current_quantity = current_quantity + 1 WHERE sku = 'A'",
-    );
+    const upd = b.prepare("UPDATE inventory_current SET current_quantity = current_quantity + 1 WHERE sku = 'A'");
     t = performance.now();
     for (let i = 0; i < n; i++)
-      b.handle
-        .transaction(() => {
-          ins.run();
-          upd.run();
-        })
-        .immediate();
+      b.transactionFunction(() => {
+        ins.run();
+        upd.run();
+      }).immediate();
     if (r > 0) raw.push(performance.now() - t);
-    const order = b.handle.prepare(
+    const order = b.prepare(
       'INSERT INTO shipped_orders (order_number, ship_date, customer, carrier, tracking_number) VALUES (?, ?, ?, ?, ?)',
     );
-    const item = b.handle.prepare(
+    const item = b.prepare(
       'INSERT INTO shipped_items (ship_date, sku_lot, base_sku, quantity_shipped, order_number) VALUES (?, ?, ?, ?, ?)',
     );
     t = performance.now();
-    b.handle
-      .transaction(() => {
-        for (const o of batch) {
-          order.run(o.orderNumber, o.shipDate, o.customer, o.carrier, o.trackingNumber);
-          for (const it of o.items) item.run(o.shipDate, it.skuLot, it.baseSku, it.quantityShipped, o.orderNumber);
-        }
-      })
-      .immediate();
+    b.transactionFunction(() => {
+      for (const o of batch) {
+        order.run(o.orderNumber, o.shipDate, o.customer, o.carrier, o.trackingNumber);
+        for (const it of o.items) item.run(o.shipDate, it.skuLot, it.baseSku, it.quantityShipped, o.orderNumber);
+      }
+    }).immediate();
     if (r > 0) rawBatch.push(performance.now() - t);
     b.close();
   }
