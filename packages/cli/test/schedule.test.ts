@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kubernetesObjects, renderCrontab, renderKubernetes } from '@ora/harness';
 import { CronJob } from 'kubernetes-models/batch/v1';
 import { ConfigMap } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
+import { kubernetesObjects, renderCrontab, renderKubernetes } from '../src/deploy/render.js';
 import { JOBS } from '../src/index.js';
 import { oraDb } from './run-cli.js';
 

@@ -27,11 +27,3 @@ export {
 export { ping, redactUrl } from './ping.js';
 export { createProgress, type Progress } from './progress.js';
 export { type RunOptions, runJob } from './run-job.js';
-export {
-  DEFAULT_DEPLOY,
-  type DeployOptions,
-  kubernetesObjects,
-  renderCrontab,
-  renderKubernetes,
-  scheduledJobs,
-} from './schedule.js';

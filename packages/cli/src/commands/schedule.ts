@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { booleanField, choiceField, pathField, writeFileDurably } from '@ora/core';
-import { defineJob, renderCrontab, renderKubernetes } from '@ora/harness';
+import { defineJob } from '@ora/harness';
 import { z } from 'zod';
 import { JOBS } from '../jobs.js';
 
@@ -21,7 +21,9 @@ export const scheduleCommand = defineJob({
     ['$0 schedule --format crontab', 'print the crontab'],
     ['$0 schedule --format k8s --write', 'regenerate infra/k8s/*.yaml'],
   ],
-  run(e) {
+  async run(e) {
+    // The renderer and its YAML library are loaded here, not when ora-db starts: no other command needs them.
+    const { renderCrontab, renderKubernetes } = await import('../deploy/render.js');
     const files: Record<string, string> =
       e.format === 'crontab'
         ? { 'cron/crontab': renderCrontab(JOBS) }

@@ -1,6 +1,6 @@
 import { basename, extname } from 'node:path';
+import type { AnyJob } from '@ora/harness';
 import { stringify } from 'yaml';
-import type { AnyJob } from './define-job.js';
 
 /**
  * Renders the jobs' own schedules (declared once, in each job's definition) as a crontab and as
