@@ -1,27 +1,8 @@
-import { createReadStream, createWriteStream, existsSync, lstatSync, renameSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { BackupInvalidError, InvalidInputError, IoError } from '../errors/errors.js';
-import { ensurePrivateDir, fsyncDir, ioError, realDir } from '../fs/files.js';
-import {
-  artifactFile,
-  BACKUP_ID_RE,
-  deleteBackup,
-  type ListedBackups,
-  listBackups,
-  type Manifest,
-  manifestFile,
-  manifestSchema,
-  writeManifest,
-} from './manifest.js';
+import { BackupInvalidError, InvalidInputError } from '../errors/errors.js';
+import { fsyncDir, ioError, realDir } from '../fs/files.js';
+import { deleteBackup, type ListedBackups, listBackups, type Manifest, writeManifest } from './manifest.js';
 
 /**
  * Where backups live: a local directory, or an S3-compatible bucket. Everything that reads or
@@ -99,145 +80,25 @@ export interface S3StoreOptions {
   stagingDir: string;
 }
 
-function s3Error(error: unknown, what: string): IoError {
-  const name = (error as Error).name ?? 'Error';
-  return new IoError(
-    `S3 ${what} failed (${name}: ${(error as Error).message}); check the bucket, the endpoint and the AWS credentials in the environment`,
-    'IO_ERROR',
-    { cause: error },
-  );
-}
-
 /**
- * Backups in an S3-compatible bucket. Credentials come only from the AWS SDK's standard chain
- * (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, instance roles): this toolkit
- * never reads, logs or stores them. The manifest is uploaded after the artifact, so a listed
- * backup always has its artifact.
+ * Backups in an S3-compatible bucket (s3-store.ts). The URL is checked here, at once; the AWS SDK
+ * is loaded on the store's first request, not when the job starts.
  */
 export function s3Store(options: S3StoreOptions): BackupStore {
   const loc = parseS3Url(options.url);
   if (!loc) throw new InvalidInputError(`--dest ${options.url} is not an s3://bucket/prefix URL`);
-  const client = new S3Client({
-    region: options.region,
-    forcePathStyle: options.forcePathStyle,
-    // Integrity is ours (SHA-256 in the manifest, checked on every read). The SDK's default
-    // aws-chunked trailing checksums are not understood by many S3-compatible servers.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-  });
-  const staging = resolve(options.stagingDir);
-  const key = (file: string) => `${loc.prefix}${file}`;
-  const location = `s3://${loc.bucket}/${loc.prefix}`;
-  const getText = async (k: string): Promise<string> => {
-    const out = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: k }));
-    return (await out.Body?.transformToString()) ?? '';
-  };
-  const putManifest = async (manifest: Manifest) => {
-    try {
-      await client.send(
-        new PutObjectCommand({
-          Bucket: loc.bucket,
-          Key: key(manifestFile(manifest.id)),
-          Body: `${JSON.stringify(manifest, null, 2)}\n`,
-          ContentType: 'application/json',
-        }),
-      );
-    } catch (error) {
-      throw s3Error(error, `upload of ${manifestFile(manifest.id)}`);
-    }
+  let loaded: Promise<BackupStore> | undefined;
+  const store = () => {
+    loaded ??= import('./s3-store.js').then((m) => m.s3ClientStore(options, loc));
+    return loaded;
   };
   return {
-    location,
-    stagingDir: staging,
-    async list() {
-      const backups: Manifest[] = [];
-      const unreadable: ListedBackups['unreadable'] = [];
-      let token: string | undefined;
-      try {
-        do {
-          const page = await client.send(
-            new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: loc.prefix, ContinuationToken: token }),
-          );
-          for (const obj of page.Contents ?? []) {
-            const name = (obj.Key ?? '').slice(loc.prefix.length);
-            if (!name.endsWith('.json') || !BACKUP_ID_RE.test(name.slice(0, -5))) continue;
-            try {
-              const parsed = manifestSchema.safeParse(JSON.parse(await getText(obj.Key as string)));
-              if (parsed.success && parsed.data.id === name.slice(0, -5)) backups.push(parsed.data);
-              else unreadable.push({ file: name, problem: 'manifest does not match its schema' });
-            } catch (error) {
-              unreadable.push({ file: name, problem: (error as Error).message });
-            }
-          }
-          token = page.IsTruncated ? page.NextContinuationToken : undefined;
-        } while (token);
-      } catch (error) {
-        throw s3Error(error, `listing of ${location}`);
-      }
-      backups.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-      return { backups, unreadable };
-    },
-    async publish(artifactTemp, manifest) {
-      try {
-        await client.send(
-          new PutObjectCommand({
-            Bucket: loc.bucket,
-            Key: key(manifest.artifact.file),
-            Body: createReadStream(artifactTemp),
-            ContentLength: manifest.artifact.bytes,
-            ContentType: manifest.artifact.compression === 'zstd' ? 'application/zstd' : 'application/gzip',
-          }),
-        );
-      } catch (error) {
-        throw s3Error(error, `upload of ${manifest.artifact.file}`);
-      } finally {
-        try {
-          unlinkSync(artifactTemp);
-        } catch {
-          // already gone
-        }
-      }
-      await putManifest(manifest);
-    },
-    async fetchArtifact(manifest) {
-      ensurePrivateDir(staging);
-      const path = join(staging, `.tmp-download-${manifest.artifact.file}`);
-      const partial = `${path}.part`;
-      rmSync(partial, { force: true }); // a killed run's leftover, in our private staging directory
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket: loc.bucket, Key: key(manifest.artifact.file) }));
-        await pipeline(out.Body as Readable, createWriteStream(partial, { mode: 0o600, flags: 'wx' }));
-        renameSync(partial, path);
-      } catch (error) {
-        try {
-          unlinkSync(partial);
-        } catch {
-          // nothing written
-        }
-        if ((error as Error).name === 'NoSuchKey') return null;
-        throw s3Error(error, `download of ${manifest.artifact.file}`);
-      }
-      return {
-        path,
-        release: () => {
-          try {
-            unlinkSync(path);
-          } catch {
-            // already gone
-          }
-        },
-      };
-    },
-    saveManifest: putManifest,
-    async remove(id) {
-      for (const file of [manifestFile(id), artifactFile(id, 'zstd'), artifactFile(id, 'gzip')]) {
-        try {
-          await client.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: key(file) }));
-        } catch (error) {
-          throw s3Error(error, `delete of ${file}`);
-        }
-      }
-    },
+    location: `s3://${loc.bucket}/${loc.prefix}`,
+    stagingDir: resolve(options.stagingDir),
+    list: async () => (await store()).list(),
+    publish: async (artifactTemp, manifest) => (await store()).publish(artifactTemp, manifest),
+    fetchArtifact: async (manifest) => (await store()).fetchArtifact(manifest),
+    saveManifest: async (manifest) => (await store()).saveManifest(manifest),
+    remove: async (id) => (await store()).remove(id),
   };
 }

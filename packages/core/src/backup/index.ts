@@ -1,0 +1,33 @@
+// `@ora/core/backup`: snapshots, compression, manifests, the stores, retention, verify and restore.
+// The S3 store's client is `@ora/core/s3`, loaded on the store's first request (store.ts).
+
+export {
+  applyRetention,
+  type BackupOptions,
+  type BackupReport,
+  createBackup,
+  type RetentionReport,
+} from './backup.js';
+export {
+  type Compression,
+  decompressFile,
+  gzipFileParallel,
+  hashArtifact,
+  sha256File,
+  zstdFile,
+} from './compress.js';
+export { backupSelectorField, backupStoreFields, isoTimeField } from './fields.js';
+export {
+  BACKUP_ID_RE,
+  isVerified,
+  type ListedBackups,
+  listBackups,
+  type Manifest,
+  pickBackup,
+} from './manifest.js';
+export { openBackupStore } from './open-store.js';
+export { type RestoreOptions, type RestoreReport, restoreBackup } from './restore.js';
+export { planRetention, type RetainedBackup, type RetentionPlan, type RetentionPolicy } from './retention.js';
+export { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
+export { type BackupStore, localStore, parseS3Url, type S3Location, type S3StoreOptions, s3Store } from './store.js';
+export { type VerifyResult, verifyBackup } from './verify.js';
