@@ -8,7 +8,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createOraDatabase } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
 import { benchBackup } from './backup-bench.js';
 import { fixture } from './fixture.js';
 import { benchLiveRestore } from './live-restore-bench.js';

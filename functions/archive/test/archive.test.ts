@@ -3,15 +3,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import {
-  bundleRunner,
-  bundleRunnerAsync,
-  contentHash,
-  createOraDatabase,
-  snapshotDir,
-  startWriter,
-  tempDir,
-} from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { bundleRunner, bundleRunnerAsync, contentHash, snapshotDir, startWriter, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleRunner, createOraDatabase, snapshotDir, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { bundleRunner, snapshotDir, tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');

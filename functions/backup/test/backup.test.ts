@@ -2,7 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleRunner, bundleRunnerAsync, contentHash, createOraDatabase, startWriter, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { bundleRunner, bundleRunnerAsync, contentHash, startWriter, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleRunnerAsync, contentHash, createOraDatabase, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { bundleRunnerAsync, contentHash, tempDir } from '@ora/testkit';
 import S3rver from 's3rver';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createOraDatabase } from '@ora/core/testing';
 import {
   bundleRunner,
   bundleRunnerAsync,
   contentHash,
-  createOraDatabase,
   damagePage,
   holdReader,
   rootPage,

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createOraDatabase, damagePage, holdLock, rootPage, snapshotDir, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { damagePage, holdLock, rootPage, snapshotDir, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { enableSlowQueryLog, openDatabase } from '@ora/core';
-import { bundleRunner, bundleRunnerAsync, createOraDatabase, snapshotDir, startWriter, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { bundleRunner, bundleRunnerAsync, snapshotDir, startWriter, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

@@ -12,15 +12,8 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openPageSource, parsePageHeader, readLeafCell, recoverDatabase } from '@ora/core';
-import {
-  bundleRunner,
-  bundleRunnerAsync,
-  contentHash,
-  createOraDatabase,
-  damagePage,
-  holdLock,
-  tempDir,
-} from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { bundleRunner, bundleRunnerAsync, contentHash, damagePage, holdLock, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

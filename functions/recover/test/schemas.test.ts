@@ -12,14 +12,8 @@ import {
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { recoverDatabase } from '@ora/core';
-import {
-  bundleRunner,
-  copyChinook,
-  createKitchenSinkDatabase,
-  createOraDatabase,
-  tableContents,
-  tempDir,
-} from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { bundleRunner, copyChinook, createKitchenSinkDatabase, tableContents, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

@@ -3,12 +3,12 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createOraDatabase } from '@ora/core/testing';
 import {
   bundleRunner,
   bundleRunnerAsync,
   contentHash,
   createKitchenSinkDatabase,
-  createOraDatabase,
   holdLock,
   missingWriterRows,
   startWriter,

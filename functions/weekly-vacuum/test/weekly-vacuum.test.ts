@@ -1,15 +1,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkVacuumSpace, collectStats, IoError, migrate, openDatabase } from '@ora/core';
-import {
-  bundleRunner,
-  bundleRunnerAsync,
-  createOraDatabase,
-  seedInto,
-  snapshotDir,
-  startWriter,
-  tempDir,
-} from '@ora/testkit';
+import { createOraDatabase, seedInto } from '@ora/core/testing';
+import { bundleRunner, bundleRunnerAsync, snapshotDir, startWriter, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 

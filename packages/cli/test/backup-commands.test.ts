@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
-import { contentHash, createOraDatabase, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { contentHash, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { oraDb } from './run-cli.js';

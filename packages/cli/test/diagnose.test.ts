@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contentHash, createOraDatabase, holdLock, snapshotDir, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { contentHash, holdLock, snapshotDir, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { oraDb } from './run-cli.js';

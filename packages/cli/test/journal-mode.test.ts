@@ -1,4 +1,5 @@
-import { createOraDatabase, snapshotDir, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { snapshotDir, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { oraDb } from './run-cli.js';

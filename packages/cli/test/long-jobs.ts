@@ -2,7 +2,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createOraDatabase, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll } from 'vitest';
 

@@ -1,8 +1,9 @@
+import { tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createOraDatabase, tempDir } from '../../testkit/src/index.js';
 import { archivePathFor, archiveRows, nextBatchSize } from '../src/archive/archive.js';
 import { openDatabase } from '../src/index.js';
+import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;
 let path: string;

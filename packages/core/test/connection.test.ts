@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { holdLock, tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createOraDatabase, holdLock, tempDir } from '../../testkit/src/index.js';
 import {
   DatabaseCorruptError,
   DatabaseEmptyError,
@@ -11,6 +11,7 @@ import {
   openDatabase,
   readConnectionSettings,
 } from '../src/index.js';
+import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => {

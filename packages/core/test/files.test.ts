@@ -1,6 +1,6 @@
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../testkit/src/index.js';
 import { appendNoFollow, publishExclusively } from '../src/index.js';
 
 let t: ReturnType<typeof tempDir>;

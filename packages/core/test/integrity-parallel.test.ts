@@ -1,8 +1,9 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { damagePage, rootPage, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createOraDatabase, damagePage, rootPage, tempDir } from '../../testkit/src/index.js';
 import { checkIntegrity, checkIntegrityParallel, openDatabase } from '../src/index.js';
+import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;
 let path: string;

@@ -1,6 +1,6 @@
+import { contentHash, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contentHash, tempDir } from '../../testkit/src/index.js';
 import {
   assertSchemaCurrent,
   LATEST_SCHEMA_VERSION,

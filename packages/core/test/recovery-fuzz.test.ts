@@ -1,8 +1,9 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { tempDir } from '@ora/testkit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createOraDatabase, tempDir } from '../../testkit/src/index.js';
 import { decodeRecord, openPageSource, parsePageHeader, readLeafCell, recoverDatabase, salvage } from '../src/index.js';
+import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => {

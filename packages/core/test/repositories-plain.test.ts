@@ -1,7 +1,7 @@
+import { tempDir } from '@ora/testkit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createOraDatabase, tempDir } from '../../testkit/src/index.js';
 import { integerField, isoDateField, textField } from '../src/config/fields.js';
 import {
   InvalidInputError,
@@ -12,6 +12,7 @@ import {
   upsertInventoryItem,
 } from '../src/index.js';
 import { isIsoDate, isOptionalString, isPlainWithKeys, isText, isWholeNumber } from '../src/repositories/plain.js';
+import { createOraDatabase } from '../src/testing/index.js';
 
 // The repositories' hand-written fast path may only accept what the zod field it mirrors accepts
 // unchanged; everything else must be left to zod (which converts it or words the error).

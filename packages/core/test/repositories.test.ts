@@ -1,6 +1,6 @@
+import { contentHash, tempDir } from '@ora/testkit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { contentHash, createOraDatabase, tempDir } from '../../testkit/src/index.js';
 import {
   InsufficientStockError,
   InvalidInputError,
@@ -15,6 +15,7 @@ import {
   upsertDailyKpis,
   upsertInventoryItem,
 } from '../src/index.js';
+import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;
 let path: string;

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createOraDatabase, tempDir } from '../../testkit/src/index.js';
 import { enableSlowQueryLog, openDatabase, readSlowQueryLog, summarizeSlowQueries } from '../src/index.js';
+import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => {

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prng } from '@ora/core';
-import { contentHash, createOraDatabase, missingWriterRows, startWriter } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { contentHash, missingWriterRows, startWriter } from '@ora/testkit';
 import Database from 'better-sqlite3';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -8,7 +8,8 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { collectOutput, createOraDatabase, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { collectOutput, tempDir } from '@ora/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../src/crash.js';
 

@@ -15,7 +15,8 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createOraDatabase, tempDir } from '@ora/testkit';
+import { createOraDatabase } from '@ora/core/testing';
+import { tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CLI } from '../src/crash.js';

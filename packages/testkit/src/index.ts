@@ -15,7 +15,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { migrate, openDatabase, seedDemoData } from '@ora/core';
 import Database from 'better-sqlite3';
 
 const require = createRequire(import.meta.url);
@@ -24,27 +23,6 @@ const require = createRequire(import.meta.url);
 export function tempDir(prefix = 'ora-test-'): { dir: string; path: (name: string) => string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, path: (name) => join(dir, name), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Creates an ORA database at `path` with the schema and, if `orders` > 0, seeded demo data. */
-export function createOraDatabase(path: string, orders = 0, seed = 1): void {
-  const db = openDatabase(path, { create: true });
-  try {
-    migrate(db);
-    if (orders > 0) seedDemoData(db, { orders, seed, days: 400, endDate: '2026-11-01' });
-  } finally {
-    db.close();
-  }
-}
-
-/** Seeds demo data into an existing, migrated database. */
-export function seedInto(path: string, orders: number, seed = 1): void {
-  const db = openDatabase(path);
-  try {
-    seedDemoData(db, { orders, seed, days: 400, endDate: '2026-11-01' });
-  } finally {
-    db.close();
-  }
 }
 
 /**
