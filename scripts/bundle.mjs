@@ -5,14 +5,17 @@
 // Cold start matters (a scheduled container starts for every run), so:
 // - code reached only through `await import()` (pino-pretty on a terminal, prom-client for
 //   --metrics-file, the S3 client, …) goes into chunks under <out dir>/chunks/, read only when used;
-// - the workspace packages are declared free of import side effects, so a re-export nobody uses
-//   (e.g. the schedule renderer and its YAML library) does not end up in a job's bundle;
-// - `import { z } from 'zod'` is read as `import * as z from 'zod'` (the same bindings): esbuild
-//   can then drop the parts of zod nobody calls (locales, JSON Schema import, …): ~450 KiB less;
+// - our packages declare `"sideEffects": false` in their package.json (a function's container entry
+//   and the CLI's bin.ts excepted), so a module nobody uses is dropped, not just its exports;
+// - zod is imported as `import * as z from 'zod'` everywhere: esbuild then drops the parts of zod
+//   nobody calls (the 60-odd locales, JSON Schema import, …; 101 instead of 459 KiB for a job).
+//   `import { z }` would keep all of it, so the build fails when a locale other than `en` (zod's
+//   default) reaches the bundle;
+// - the S3 client (core's backup/s3-store.ts) is imported by the S3 store on its first request;
 // - string-width (yargs' help layout) builds an Intl.Segmenter and an RGI_Emoji regex when it is
 //   loaded, ~20 ms; it is loaded on its first call instead, which only --help and errors make;
 // - the output is minified (less for V8 to parse); names are kept for error messages and stacks.
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
 
@@ -28,41 +31,8 @@ const chunks = join(outdir, 'chunks');
 rmSync(chunks, { recursive: true, force: true });
 mkdirSync(outdir, { recursive: true });
 
-/** Marks the plugins' own b.resolve() calls, which the plugins then leave to esbuild. */
+/** Marks the plugin's own b.resolve() call, which the plugin then leaves to esbuild. */
 const INNER = Symbol('inner resolve');
-
-/** Our own packages (packages/*, functions/*) have no import side effects: unused re-exports go. */
-const workspaceSideEffectFree = {
-  name: 'workspace-side-effect-free',
-  setup(b) {
-    const workspace = /[\\/](packages|functions)[\\/][^\\/]+[\\/]src[\\/][^\\]*\.ts$/;
-    b.onResolve({ filter: /.*/ }, async (args) => {
-      if (args.pluginData === INNER || args.kind === 'entry-point') return undefined;
-      const r = await b.resolve(args.path, {
-        kind: args.kind,
-        importer: args.importer,
-        resolveDir: args.resolveDir,
-        pluginData: INNER,
-      });
-      if (r.errors.length > 0 || r.external || !workspace.test(r.path) || r.path.includes('node_modules')) {
-        return undefined;
-      }
-      return { ...r, sideEffects: false };
-    });
-  },
-};
-
-/** `import { z } from 'zod'` → `import * as z from 'zod'`: zod's own namespace, which esbuild can tree-shake. */
-const zodNamespace = {
-  name: 'zod-namespace',
-  setup(b) {
-    b.onLoad({ filter: /[\\/](packages|functions)[\\/][^\\/]+[\\/]src[\\/].*\.ts$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      if (!source.includes("import { z } from 'zod';")) return undefined;
-      return { contents: source.replaceAll("import { z } from 'zod';", "import * as z from 'zod';"), loader: 'ts' };
-    });
-  },
-};
 
 /** string-width evaluated on first use (a lazily initialised module), not at startup. */
 const lazyStringWidth = {
@@ -112,9 +82,18 @@ const result = await build({
   banner: {
     js: "import { createRequire as __oraCreateRequire } from 'node:module'; const require = __oraCreateRequire(import.meta.url);",
   },
-  plugins: [workspaceSideEffectFree, zodNamespace, lazyStringWidth],
+  plugins: [lazyStringWidth],
   logLevel: 'warning',
 });
+// What the outputs hold (metafile.inputs also lists what was read and then left out).
+const bundled = new Set(Object.values(result.metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
+const locales = [...bundled].filter((p) => /node_modules[\\/]zod[\\/].*[\\/]locales[\\/](?!en\.js$)/.test(p));
+if (locales.length > 0) {
+  console.error(
+    `${outfile}: ${locales.length} zod locales are bundled (e.g. ${locales[0]}): a file imports \`{ z } from 'zod'\`; write \`import * as z from 'zod'\` so esbuild can leave out what is not used`,
+  );
+  process.exit(1);
+}
 // ORA_BUNDLE_METAFILE=<file>: esbuild's metafile, to see what each output holds (e.g. esbuild.github.io/analyze).
 if (process.env.ORA_BUNDLE_METAFILE) writeFileSync(process.env.ORA_BUNDLE_METAFILE, JSON.stringify(result.metafile));
 const kib = (path) => `${(statSync(path).size / 1024).toFixed(1)} KiB`;

@@ -18,7 +18,7 @@ import {
   pathField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const olderThanField = () => {
   const message = 'expected an age in days such as 365d (1d to 36500d)';

@@ -2,14 +2,14 @@ import {
   backupSelectorField,
   backupStoreFields,
   integerField,
-  openBackupStore,
   pickBackup,
   throwIfStopped,
   type VerifyResult,
   verifyBackup,
 } from '@ora/core';
+import { openBackupStore } from '@ora/core/backup';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const backupVerifyEvent = z.object({
   which: backupSelectorField(['all']).default('all').describe('A backup id, latest, or all'),

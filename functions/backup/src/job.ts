@@ -7,13 +7,13 @@ import {
   InvalidInputError,
   integerField,
   isVerified,
-  openBackupStore,
   openDatabase,
   pathField,
   planRetention,
 } from '@ora/core';
+import { openBackupStore } from '@ora/core/backup';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const backupEvent = z.object({
   db: pathField('a database file path').describe('SQLite database file to back up'),

@@ -9,7 +9,7 @@ import {
   switchJournalToWal,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const dailyMaintenanceEvent = z.object({
   db: pathField('a database file path').describe('SQLite database file'),

@@ -18,7 +18,7 @@ import {
   planAdoption,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const healthCheckEvent = z.object({
   db: pathField('a database file path').describe('SQLite database file to check'),

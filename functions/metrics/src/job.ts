@@ -13,7 +13,7 @@ import {
   type TableInfo,
 } from '@ora/core';
 import { defineJob, type JobMetric } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const metricsEvent = z.object({
   db: pathField('a database file path').describe('SQLite database file'),

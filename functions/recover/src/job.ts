@@ -1,6 +1,6 @@
 import { booleanField, pathField, recoverDatabase } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const recoverEvent = z.object({
   db: pathField('a database file path').describe('The damaged database'),

@@ -5,13 +5,13 @@ import {
   InvalidInputError,
   integerField,
   isoTimeField,
-  openBackupStore,
   pathField,
   pickBackup,
   restoreBackup,
 } from '@ora/core';
+import { openBackupStore } from '@ora/core/backup';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const restoreEvent = z.object({
   backup: backupSelectorField().optional().describe('Backup id or latest (default latest)'),

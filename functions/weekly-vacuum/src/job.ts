@@ -20,7 +20,7 @@ import {
   windowField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const weeklyVacuumEvent = z.object({
   db: pathField('a database file path').describe('SQLite database file'),

@@ -32,11 +32,9 @@ export {
   type Manifest,
   pickBackup,
 } from './backup/manifest.js';
-export { openBackupStore } from './backup/open-store.js';
 export { type RestoreOptions, type RestoreReport, restoreBackup } from './backup/restore.js';
 export { planRetention, type RetainedBackup, type RetentionPlan, type RetentionPolicy } from './backup/retention.js';
 export { type SnapshotMethod, snapshotDatabase } from './backup/snapshot.js';
-export { type BackupStore, localStore, parseS3Url, type S3StoreOptions, s3Store } from './backup/store.js';
 export { type VerifyResult, verifyBackup } from './backup/verify.js';
 export {
   CONFIG_VARIABLES,

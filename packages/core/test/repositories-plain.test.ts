@@ -1,7 +1,7 @@
 import { tempDir } from '@ora/testkit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { integerField, isoDateField, textField } from '../src/config/fields.js';
 import {
   InvalidInputError,

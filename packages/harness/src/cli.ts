@@ -1,7 +1,7 @@
 import { choiceField, EXIT, isOraError, LOG_LEVELS, pathField, urlField } from '@ora/core';
 import { closest, distance } from 'fastest-levenshtein';
 import yargs, { type Argv } from 'yargs';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AnyJob } from './define-job.js';
 import { flagsOf, kebab } from './event.js';
 import type { Io } from './io.js';

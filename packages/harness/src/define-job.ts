@@ -1,5 +1,5 @@
 import type { Config } from '@ora/core';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { Logger } from './logger.js';
 import type { Progress } from './progress.js';
 

@@ -1,5 +1,5 @@
 import { CONFIG_VARIABLES, type Config, InvalidInputError } from '@ora/core';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** What yargs needs to know about one event key. */
 export interface FlagSpec {

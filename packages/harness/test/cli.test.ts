@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { choiceField, DatabaseLockedError, integerField, textField } from '@ora/core';
 import { captureIo, tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineJob, type Program, pushgatewayGroupUrl, runProgram } from '../src/index.js';
 
 const echo = defineJob({

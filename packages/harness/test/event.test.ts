@@ -1,6 +1,6 @@
 import { integerField, loadConfig, textField } from '@ora/core';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { flagsOf, parseEventJson, resolveEvent } from '../src/index.js';
 
 const event = z.object({

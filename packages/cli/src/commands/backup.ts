@@ -13,15 +13,15 @@ import {
   LATEST_SCHEMA_VERSION,
   MIGRATIONS,
   migrate,
-  openBackupStore,
   openDatabase,
   planAdoption,
   type SchemaKind,
   schemaVersion,
 } from '@ora/core';
+import { openBackupStore } from '@ora/core/backup';
 import { backupVerifyJob } from '@ora/fn-backup-verify/job';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 import { databaseFields } from './database-options.js';
 
 export const backupListCommand = defineJob({

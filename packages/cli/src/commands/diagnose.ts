@@ -8,7 +8,7 @@ import {
   textField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 import { databaseFields } from './database-options.js';
 
 export const diagnoseLocksCommand = defineJob({

@@ -14,7 +14,7 @@ import {
   schemaVersion,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 import { databaseFields } from './database-options.js';
 
 /**

@@ -14,7 +14,7 @@ import {
   textField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 import { databaseFields } from './database-options.js';
 
 function withDatabase<T>(e: { db: string; busyTimeoutMs: number }, readonly: boolean, fn: (db: OraDatabase) => T): T {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { booleanField, choiceField, pathField, writeFileDurably } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 import { JOBS } from '../jobs.js';
 
 export const scheduleCommand = defineJob({

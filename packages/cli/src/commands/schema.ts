@@ -1,6 +1,6 @@
 import { booleanField, describeCurrentSchema, renderSchemaMarkdown } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const schemaCommand = defineJob({
   name: 'schema',

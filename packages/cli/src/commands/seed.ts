@@ -1,6 +1,6 @@
 import { choiceField, integerField, isoDateField, SEED_SIZES, type SeedSize, seedDemoData } from '@ora/core';
 import { defineJob } from '@ora/harness';
-import { z } from 'zod';
+import * as z from 'zod';
 import { databaseFields } from './database-options.js';
 import { initialiseSchema, openOrCreateDatabase } from './init.js';
 

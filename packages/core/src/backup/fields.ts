@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { booleanField, pathField, s3UrlField, textField, urlField } from '../config/fields.js';
 import { BACKUP_ID_RE } from './manifest.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { integerField, isoDateField, textField } from '../config/fields.js';
 import type { OraDatabase } from '../connection/connection.js';
 import { InvalidInputError } from '../errors/errors.js';

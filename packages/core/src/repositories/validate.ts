@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { OraDatabase } from '../connection/connection.js';
 import { InvalidInputError } from '../errors/errors.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { textField } from '../config/fields.js';
 import type { OraDatabase } from '../connection/connection.js';
 import { parseInput, statementCache } from './validate.js';
