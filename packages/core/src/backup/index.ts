@@ -13,7 +13,6 @@ export {
   decompressFile,
   gzipFileParallel,
   hashArtifact,
-  sha256File,
   zstdFile,
 } from './compress.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './fields.js';
