@@ -539,100 +539,122 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   // and must not meet them.
   const temp = join(dir, `.ora-restore-${process.pid}-${o.manifest.id}.tmp.db`);
   const copyTemp = join(dir, `.ora-restore-${process.pid}-before.tmp.db`);
-  if (o.toNewPath) {
-    if (existsSync(target)) {
-      throw new IoError(
-        `--to ${o.target} already exists; restore to a new path, or restore the live database with --db`,
-        'IO_ERROR',
-      );
-    }
-    for (const companion of [`${target}-wal`, `${target}-shm`, `${target}-journal`]) {
-      if (existsSync(companion)) {
-        throw new IoError(
-          `refusing to restore to ${o.target}: a stale ${basename(companion)} lies beside it and SQLite would replay it over the restored data; move it away first`,
-          'IO_ERROR',
-        );
-      }
-    }
-    if (!existsSync(dir)) throw new IoError(`directory ${dir} does not exist; create it first`, 'IO_ERROR');
-  } else {
-    checkDatabaseFile(target);
-  }
+  checkTarget(o, target);
   // Only once the request is accepted: what killed runs left (this pid's earlier runs included).
   removeDeadTemps(dir, 'ora-restore');
   try {
     await prepareVerifiedCopy(o, temp);
     throwIfStopped(o.signal);
+    const base = { backupId: o.manifest.id, target };
     if (o.toNewPath) {
-      try {
-        renameSync(temp, target);
-        fsyncDir(dir);
-      } catch (error) {
-        throw ioError(error, `moving the restored database to ${target}`);
-      }
-      const db = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
-      try {
-        const problem = matchesBackup(db, o.manifest, o.maxProblems);
-        if (problem)
-          throw new RestoreFailedError(`restored ${target} does not match backup ${o.manifest.id}: ${problem}`);
-        return {
-          backupId: o.manifest.id,
-          target,
-          mode: 'new-path',
-          preRestoreCopy: null,
-          tables: tableRowCounts(db),
-          durationMs: Math.round(performance.now() - started),
-        };
-      } finally {
-        db.close();
-      }
-    }
-
-    // ATTACH and the backup API would create an empty file if the verified copy were gone.
-    if (!existsSync(temp)) throw new IoError(`the verified copy ${temp} disappeared; nothing was restored`, 'IO_ERROR');
-    const live = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
-    try {
-      // The last safe point: from here on the restore is one write transaction on the live database.
-      throwIfStopped(o.signal);
-      o.progress?.phase?.('copy current content');
-      const samePageSize = Number(live.pragma('page_size')) === o.manifest.snapshot.pageSize;
-      const walMode = String(live.pragma('journal_mode')).toLowerCase() === 'wal';
-      const r =
-        samePageSize && walMode
-          ? await restoreByPages(o, target, temp, copyTemp)
-          : await restoreByRows(o, live, target, temp, copyTemp);
-      if (r.method === 'pages') {
-        // The commit went to the WAL without an fsync (synchronous=NORMAL): make it durable
-        // before saying so. A passive checkpoint copies it into the database file (fsyncing the
-        // WAL first) without holding writers off, and the WAL is fsynced in any case.
-        live.pragma('wal_checkpoint(PASSIVE)');
-        fsyncFile(`${target}-wal`);
-        o.progress?.phase?.('check');
-        // The verified copy was checked (integrity, counts, schema version) before; this checks
-        // the structure SQLite wrote. Counts cannot be compared now: writers commit right after.
-        const integrity = checkIntegrity(live, { full: false, maxProblems: o.maxProblems });
-        const problem = integrity.ok ? null : `quick_check failed: ${integrity.problems[0] ?? ''}`;
-        if (problem) {
-          throw new RestoreFailedError(
-            `restore of ${o.manifest.id} into ${target} was committed but does not verify (${problem}); the replaced database is kept as ${r.preRestoreCopy}; stop the writers and run 'ora-db health-check --full'`,
-          );
-        }
-      }
-      const archived = archivedOrdersIn(live, target, o.archiveDir);
+      const { tables } = moveToNewPath(o, temp, target);
       return {
-        backupId: o.manifest.id,
-        target,
-        mode: 'live',
-        ...r,
-        tables: tableRowCounts(live),
-        archivedOrders: archived,
+        ...base,
+        mode: 'new-path',
+        preRestoreCopy: null,
+        tables,
         durationMs: Math.round(performance.now() - started),
       };
-    } finally {
-      live.close();
     }
+    const r = await restoreIntoLive(o, temp, target, copyTemp);
+    return { ...base, mode: 'live', ...r, durationMs: Math.round(performance.now() - started) };
   } finally {
     removeQuietly(temp);
     removeQuietly(`${temp}-journal`);
+  }
+}
+
+/**
+ * Refuses (before anything is written) a live target that is not a database, and a new path that
+ * exists, has a stale `-wal`/`-shm`/`-journal` beside it (SQLite would replay it over the
+ * restored file) or lies in a missing directory.
+ */
+function checkTarget(o: RestoreOptions, target: string): void {
+  if (!o.toNewPath) {
+    checkDatabaseFile(target);
+    return;
+  }
+  if (existsSync(target)) {
+    throw new IoError(
+      `--to ${o.target} already exists; restore to a new path, or restore the live database with --db`,
+      'IO_ERROR',
+    );
+  }
+  for (const companion of [`${target}-wal`, `${target}-shm`, `${target}-journal`]) {
+    if (existsSync(companion)) {
+      throw new IoError(
+        `refusing to restore to ${o.target}: a stale ${basename(companion)} lies beside it and SQLite would replay it over the restored data; move it away first`,
+        'IO_ERROR',
+      );
+    }
+  }
+  const dir = dirname(target);
+  if (!existsSync(dir)) throw new IoError(`directory ${dir} does not exist; create it first`, 'IO_ERROR');
+}
+
+/** To a new path: the verified copy is renamed into place, then checked against the manifest. */
+function moveToNewPath(o: RestoreOptions, temp: string, target: string): { tables: Record<string, number> } {
+  try {
+    renameSync(temp, target);
+    fsyncDir(dirname(target));
+  } catch (error) {
+    throw ioError(error, `moving the restored database to ${target}`);
+  }
+  const db = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
+  try {
+    const problem = matchesBackup(db, o.manifest, o.maxProblems);
+    if (problem) throw new RestoreFailedError(`restored ${target} does not match backup ${o.manifest.id}: ${problem}`);
+    return { tables: tableRowCounts(db) };
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Into the live database: page by page when the page size matches and the database is in WAL
+ * mode, row by row otherwise; then, after a page copy, made durable and checked.
+ */
+async function restoreIntoLive(
+  o: RestoreOptions,
+  temp: string,
+  target: string,
+  copyTemp: string,
+): Promise<LiveResult & { tables: Record<string, number>; archivedOrders: ArchivedOrders | undefined }> {
+  // ATTACH and the backup API would create an empty file if the verified copy were gone.
+  if (!existsSync(temp)) throw new IoError(`the verified copy ${temp} disappeared; nothing was restored`, 'IO_ERROR');
+  const live = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
+  try {
+    // The last safe point: from here on the restore is one write transaction on the live database.
+    throwIfStopped(o.signal);
+    o.progress?.phase?.('copy current content');
+    const samePageSize = Number(live.pragma('page_size')) === o.manifest.snapshot.pageSize;
+    const walMode = String(live.pragma('journal_mode')).toLowerCase() === 'wal';
+    const r =
+      samePageSize && walMode
+        ? await restoreByPages(o, target, temp, copyTemp)
+        : await restoreByRows(o, live, target, temp, copyTemp);
+    if (r.method === 'pages') confirmPageRestore(o, live, target, r.preRestoreCopy);
+    return { ...r, tables: tableRowCounts(live), archivedOrders: archivedOrdersIn(live, target, o.archiveDir) };
+  } finally {
+    live.close();
+  }
+}
+
+/**
+ * After a page copy: the commit went to the WAL without an fsync (synchronous=NORMAL), so it is
+ * made durable before the restore says so. A passive checkpoint copies it into the database file
+ * (fsyncing the WAL first) without holding writers off, and the WAL is fsynced in any case. Then
+ * quick_check: the verified copy was checked (integrity, counts, schema version) before; this
+ * checks the structure SQLite wrote. Counts cannot be compared now: writers commit right after.
+ */
+function confirmPageRestore(o: RestoreOptions, live: OraDatabase, target: string, preRestoreCopy: string): void {
+  live.pragma('wal_checkpoint(PASSIVE)');
+  fsyncFile(`${target}-wal`);
+  o.progress?.phase?.('check');
+  const integrity = checkIntegrity(live, { full: false, maxProblems: o.maxProblems });
+  if (!integrity.ok) {
+    throw new RestoreFailedError(
+      `restore of ${o.manifest.id} into ${target} was committed but does not verify (quick_check failed: ${integrity.problems[0] ?? ''}); the replaced database is kept as ${preRestoreCopy}; stop the writers and run 'ora-db health-check --full'`,
+    );
   }
 }

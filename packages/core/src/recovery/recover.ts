@@ -89,16 +89,9 @@ function removeFiles(base: string): void {
  * 4. with `replace`, and only if the result verifies and no process holds the database open, the
  *    recovered file takes the damaged one's place.
  */
-
 export function recoverDatabase(options: RecoverOptions): RecoverReport {
   const path = resolve(options.path);
-  try {
-    checkDatabaseFile(path, { allowEmpty: false });
-  } catch (error) {
-    // A truncated file, or one whose header is damaged, is what recover is for; a missing, empty
-    // or directory path is not.
-    if (!(error instanceof DatabaseCorruptError) && !(error instanceof NotADatabaseError)) throw error;
-  }
+  checkRecoverable(path);
   const dir = dirname(path);
   // Named after the database and to the millisecond, and published without replacing anything:
   // recovers of two databases in one directory never take each other's names.
@@ -108,7 +101,39 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     throw new InvalidInputError(`output ${out} already exists; choose another --out (recover never overwrites a file)`);
   }
   const healthy = quickCheckOk(path);
-  const report: RecoverReport = {
+  const report = emptyReport(healthy);
+  if (healthy && !options.force) return report;
+  removeDeadTemps(dir, 'ora-recover');
+  if (out && dirname(out) !== dir) removeDeadTemps(dirname(out), 'ora-recover');
+
+  options.onPhase?.('copy');
+  const copy = writeEmergencyCopy(path, `${healthy ? 'ora_before_recover' : 'ora_corrupted'}_${name}`);
+  report.emergencyCopy = copy.files;
+  const building = join(out ? dirname(out) : dir, `.ora-recover-${process.pid}-out.db`);
+  Object.assign(report, salvage(copy.base, building, options));
+  report.output = publishRecovered(building, out ?? { dir, base: `ora_recovered_${name}` });
+  if (options.replace) {
+    swapIn(path, report.output, report);
+    report.replaced = true;
+    report.output = path;
+  }
+  return report;
+}
+
+/**
+ * Refuses a missing, empty or directory path (nothing to recover); a truncated file, or one
+ * whose header is damaged, is what recover is for.
+ */
+function checkRecoverable(path: string): void {
+  try {
+    checkDatabaseFile(path, { allowEmpty: false });
+  } catch (error) {
+    if (!(error instanceof DatabaseCorruptError) && !(error instanceof NotADatabaseError)) throw error;
+  }
+}
+
+function emptyReport(healthy: boolean): RecoverReport {
+  return {
     healthy,
     emergencyCopy: [],
     output: null,
@@ -126,16 +151,17 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
     freelistComplete: true,
     phaseMs: { plan: 0, rows: 0, indexes: 0, check: 0 },
   };
-  if (healthy && !options.force) return report;
-  removeDeadTemps(dir, 'ora-recover');
-  if (out && dirname(out) !== dir) removeDeadTemps(dirname(out), 'ora-recover');
+}
 
-  // 1. The emergency copy, untouched: each file copied under a temp name and renamed once
-  // complete, so a run killed half-way leaves no partial file that could pass for the copy. A
-  // name already taken (a run earlier in the same second) gets a counter.
-  options.onPhase?.('copy');
+/**
+ * Step 1: the emergency copy, untouched: each file copied under a temp name and renamed once
+ * complete, so a run killed half-way leaves no partial file that could pass for the copy. A name
+ * already taken (a run earlier in the same millisecond) gets a counter. Returns the copy's path
+ * (`base`) and every file written, the main file first.
+ */
+function writeEmergencyCopy(path: string, baseName: string): { base: string; files: string[] } {
+  const dir = dirname(path);
   const partials: string[] = [];
-  let copyBase = '';
   try {
     // Companions first, the main file last: its name is the one that has to be unique.
     for (const suffix of ['-wal', '-shm', '']) {
@@ -146,20 +172,15 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
       fsyncFile(partial);
       partials.push(partial);
     }
-    const main = partials.at(-1) as string;
-    // A healthy file (recover --force) is copied as what it is, not called corrupted.
-    copyBase = publishExclusively(
-      main,
-      dir,
-      `${healthy ? 'ora_before_recover' : 'ora_corrupted'}_${name}_${fileStamp()}`,
-    );
+    const base = publishExclusively(partials.at(-1) as string, dir, `${baseName}_${fileStamp()}`);
+    const files = [base];
     for (const partial of partials.slice(0, -1)) {
       const suffix = partial.endsWith('-wal') ? '-wal' : '-shm';
-      renameSync(partial, `${copyBase}${suffix}`);
-      report.emergencyCopy.push(`${copyBase}${suffix}`);
+      renameSync(partial, `${base}${suffix}`);
+      files.push(`${base}${suffix}`);
     }
-    report.emergencyCopy.unshift(copyBase);
     fsyncDir(dir);
+    return { base, files };
   } catch (error) {
     for (const partial of partials) rmSync(partial, { force: true });
     throw new IoError(
@@ -168,79 +189,87 @@ export function recoverDatabase(options: RecoverOptions): RecoverReport {
       { cause: error },
     );
   }
+}
 
-  // 2. Salvage from the emergency copy (with its WAL), never from the live file, streaming the
-  // rows into a new database built under a temp name and renamed when complete: a run killed
-  // half-way leaves no file at `out` that could pass for a recovered database.
+/**
+ * Steps 2 and 3: salvages from the emergency copy (with its WAL), never from the live file,
+ * streaming the rows into a new database at `building` (a temp name, renamed when complete: a run
+ * killed half-way leaves no file that could pass for a recovered database), and checks it.
+ */
+function salvage(copyBase: string, building: string, options: RecoverOptions): RebuildReport {
   const source = openPageSource(copyBase);
   if (!source) throw new IoError(`cannot read ${copyBase}`, 'IO_ERROR');
-  const building = join(out ? dirname(out) : dir, `.ora-recover-${process.pid}-out.db`);
   try {
     closeSync(openSync(building, 'wx', 0o600));
-    const built = buildRecovered(source, building, options.onProgress, options.onPhase);
-    Object.assign(report, built);
+    return buildRecovered(source, building, options.onProgress, options.onPhase);
   } catch (error) {
     removeFiles(building);
     throw error;
   } finally {
     source.close();
   }
-  let output: string;
+}
+
+/**
+ * Publishes the built database, fsynced: at `--out` (failing rather than replacing a file that
+ * appeared meanwhile), or under a new name in the database's directory. Returns its path.
+ */
+function publishRecovered(building: string, to: string | { dir: string; base: string }): string {
   try {
     fsyncFile(building);
-    if (out) {
-      linkSync(building, out); // fails rather than replace a file that appeared meanwhile
+    let output: string;
+    if (typeof to === 'string') {
+      linkSync(building, to);
       unlinkSync(building);
-      output = out;
+      output = to;
     } else {
-      output = publishExclusively(building, dir, `ora_recovered_${name}_${fileStamp()}`);
+      output = publishExclusively(building, to.dir, `${to.base}_${fileStamp()}`);
     }
     fsyncDir(dirname(output));
+    return output;
   } catch (error) {
     removeFiles(building);
     throw new IoError(
-      `cannot move the recovered database to ${out ?? dir} (${(error as NodeJS.ErrnoException).code})`,
+      `cannot move the recovered database to ${typeof to === 'string' ? to : to.dir} (${(error as NodeJS.ErrnoException).code})`,
       'IO_ERROR',
-      {
-        cause: error,
-      },
+      { cause: error },
     );
   }
-  report.output = output;
+}
 
-  // 4. The swap, only when the result verifies and nobody holds the damaged file open.
-  if (options.replace) {
-    if (!report.integrity?.ok) {
-      throw new RestoreFailedError(
-        `the recovered database ${output} fails integrity_check; the damaged database was left in place`,
-      );
-    }
-    const missing = [
-      ...report.notRecreated,
-      ...report.virtualTables.filter((v) => v.status === 'failed').map((v) => `virtual table ${v.name} (${v.detail})`),
-    ];
-    if (missing.length > 0) {
-      throw new RestoreFailedError(
-        `the recovered database ${output} lacks ${missing.join(', ')}; the damaged database was left in place — look at ${output}, fix what is missing there, and swap it in yourself`,
-      );
-    }
-    const holders = processesHolding(path) ?? [];
-    if (holders.length > 0) {
-      throw new DatabaseLockedError(
-        `refusing to replace ${path}: ${holders.map((h) => `pid ${h.pid} (${h.command.slice(0, 60)})`).join(', ')} still has it open; stop them, then run recover --replace again (the recovered copy is ${output})`,
-      );
-    }
-    for (const suffix of ['-wal', '-shm']) {
-      if (existsSync(`${path}${suffix}`)) unlinkSync(`${path}${suffix}`); // belonged to the damaged file; kept in the emergency copy
-    }
-    // The database keeps its own mode, and its owner when we can set it (recover run as root).
-    const original = statSync(path);
-    chmodSync(output, original.mode & 0o7777);
-    if (process.getuid?.() === 0) chownSync(output, original.uid, original.gid);
-    renameSync(output, path);
-    fsyncDir(dir);
-    report.replaced = true;
-    report.output = path;
+/**
+ * Step 4: the swap, only when the result verifies, lacks nothing, and nobody holds the damaged
+ * file open. The damaged file's `-wal`/`-shm` go (they are in the emergency copy); the recovered
+ * file takes the database's mode, and its owner when run as root.
+ */
+function swapIn(path: string, output: string, report: RecoverReport): void {
+  if (!report.integrity?.ok) {
+    throw new RestoreFailedError(
+      `the recovered database ${output} fails integrity_check; the damaged database was left in place`,
+    );
   }
-  return report;
+  const missing = [
+    ...report.notRecreated,
+    ...report.virtualTables.filter((v) => v.status === 'failed').map((v) => `virtual table ${v.name} (${v.detail})`),
+  ];
+  if (missing.length > 0) {
+    throw new RestoreFailedError(
+      `the recovered database ${output} lacks ${missing.join(', ')}; the damaged database was left in place — look at ${output}, fix what is missing there, and swap it in yourself`,
+    );
+  }
+  const holders = processesHolding(path) ?? [];
+  if (holders.length > 0) {
+    throw new DatabaseLockedError(
+      `refusing to replace ${path}: ${holders.map((h) => `pid ${h.pid} (${h.command.slice(0, 60)})`).join(', ')} still has it open; stop them, then run recover --replace again (the recovered copy is ${output})`,
+    );
+  }
+  const dir = dirname(path);
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(`${path}${suffix}`)) unlinkSync(`${path}${suffix}`);
+  }
+  const original = statSync(path);
+  chmodSync(output, original.mode & 0o7777);
+  if (process.getuid?.() === 0) chownSync(output, original.uid, original.gid);
+  renameSync(output, path);
+  fsyncDir(dir);
 }
