@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { booleanField, pathField, s3UrlField, textField, urlField } from '../config/fields.js';
+import { configField } from '../config/config.js';
 import { BACKUP_ID_RE } from './manifest.js';
 
 /** A backup selector: an id (which can never name a path) or `latest`. */
@@ -38,12 +38,10 @@ export function isoTimeField() {
 /** The event fields that choose where backups are stored (a local directory, or S3). */
 export function backupStoreFields() {
   return {
-    backupDir: pathField('a directory path').describe(
-      'Local backup directory (one per database); with --dest, only the staging area for temp files',
-    ),
-    dest: s3UrlField().optional().describe('Store backups in s3://bucket/prefix instead of --backup-dir'),
-    s3Endpoint: urlField().optional().describe('S3-compatible endpoint URL; default AWS'),
-    s3Region: textField('a region name', 64).describe('S3 region'),
-    s3ForcePathStyle: booleanField().describe('Path-style S3 URLs (most S3-compatible servers)'),
+    backupDir: configField('backupDir'),
+    dest: configField('dest'),
+    s3Endpoint: configField('s3Endpoint'),
+    s3Region: configField('s3Region'),
+    s3ForcePathStyle: configField('s3ForcePathStyle'),
   };
 }

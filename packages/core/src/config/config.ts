@@ -13,176 +13,228 @@ import {
   windowField,
 } from './fields.js';
 
+/** One environment variable as written in the table below (each default written once). */
+interface VariableSpec<K extends string, F extends z.ZodType> {
+  /** The config key it fills, which is also the event key of the job flag that overrides it. */
+  key: K;
+  /** How a value is checked, without the default: what a job's event field of the same key checks. */
+  field: F;
+  /** The value when the variable is unset or empty; without one the key is optional. */
+  default?: z.output<F>;
+  /** A sentence for `--help` and the README's configuration table. */
+  describe: string;
+  /** The description of the job flag of the same key, where one wording fits every job. */
+  flag?: string;
+}
+
+interface Variable<K extends string, F extends z.ZodType, S extends z.ZodType, E extends z.ZodType> {
+  key: K;
+  field: F;
+  /** The environment's schema: `field` with its default, or optional. */
+  schema: S;
+  /** A job event's field: `field` itself when the config always supplies a value, else optional. */
+  event: E;
+  describe: string;
+  flag: string | undefined;
+  /** The default as the README and `--help` print it ('' when there is none). */
+  default: string;
+}
+
+function variable<K extends string, F extends z.ZodType>(
+  spec: VariableSpec<K, F> & { default: z.output<F> },
+): Variable<K, F, z.ZodDefault<F>, F>;
+function variable<K extends string, F extends z.ZodType>(
+  spec: VariableSpec<K, F> & { default?: undefined },
+): Variable<K, F, z.ZodOptional<F>, z.ZodOptional<F>>;
+function variable<K extends string, F extends z.ZodType>(
+  spec: VariableSpec<K, F>,
+): Variable<K, F, z.ZodType, z.ZodType> {
+  const fallback = spec.default;
+  const has = fallback !== undefined;
+  return {
+    key: spec.key,
+    field: spec.field,
+    schema: has ? spec.field.default(fallback as never) : spec.field.optional(),
+    event: has ? spec.field : spec.field.optional(),
+    describe: spec.describe,
+    flag: spec.flag,
+    default: has ? String(fallback) : '',
+  };
+}
+
 /**
  * Every environment variable any job reads, declared once: its name, the config key it fills,
  * its schema and default, and a sentence for `--help` and the README's configuration table.
- * Nothing else in the toolkit reads `process.env` for configuration.
+ * Nothing else in the toolkit reads `process.env` for configuration. Job event fields of the same
+ * keys come from here too (`configField`), so a range or a default is written once.
  */
 export const CONFIG_VARIABLES = {
-  DATABASE_PATH: {
+  DATABASE_PATH: variable({
     key: 'db',
-    schema: pathField('a database file path').default('ora.db'),
-    describe: 'SQLite database file the jobs operate on (flag: --db)',
+    field: pathField('a database file path'),
     default: 'ora.db',
-  },
-  BACKUP_DIR: {
+    describe: 'SQLite database file the jobs operate on (flag: --db)',
+  }),
+  BACKUP_DIR: variable({
     key: 'backupDir',
-    schema: pathField('a directory path').default('backups'),
-    describe: 'Where backups are written and read (flag: --backup-dir)',
+    field: pathField('a directory path'),
     default: 'backups',
-  },
-  ORA_BACKUP_DEST: {
+    describe: 'Where backups are written and read (flag: --backup-dir)',
+    flag: 'Local backup directory (one per database); with --dest, only the staging area for temp files',
+  }),
+  ORA_BACKUP_DEST: variable({
     key: 'dest',
-    schema: s3UrlField().optional(),
+    field: s3UrlField(),
     describe:
       'Store backups in an S3-compatible bucket, s3://bucket/prefix, instead of BACKUP_DIR (which then only stages temp files) (flag: --dest)',
-    default: '',
-  },
-  ORA_S3_ENDPOINT: {
+    flag: 'Store backups in s3://bucket/prefix instead of --backup-dir',
+  }),
+  ORA_S3_ENDPOINT: variable({
     key: 's3Endpoint',
-    schema: urlField().optional(),
+    field: urlField(),
     describe:
       'S3-compatible endpoint URL (MinIO, Ceph, …); default AWS. Credentials come only from the standard AWS environment/config',
-    default: '',
-  },
-  ORA_S3_REGION: {
+    flag: 'S3-compatible endpoint URL; default AWS',
+  }),
+  ORA_S3_REGION: variable({
     key: 's3Region',
-    schema: textField('a region name', 64).default('us-east-1'),
-    describe: 'Region of the S3 bucket (flag: --s3-region)',
+    field: textField('a region name', 64),
     default: 'us-east-1',
-  },
-  ORA_S3_FORCE_PATH_STYLE: {
+    describe: 'Region of the S3 bucket (flag: --s3-region)',
+    flag: 'S3 region',
+  }),
+  ORA_S3_FORCE_PATH_STYLE: variable({
     key: 's3ForcePathStyle',
-    schema: booleanField().default(false),
+    field: booleanField(),
+    default: false,
     describe: 'Use path-style S3 URLs (needed by most S3-compatible servers)',
-    default: 'false',
-  },
-  ORA_BACKUP_KEEP_DAYS: {
+    flag: 'Path-style S3 URLs (most S3-compatible servers)',
+  }),
+  ORA_BACKUP_KEEP_DAYS: variable({
     key: 'keepDays',
-    schema: integerField(1, 36_500, 'days').default(30),
+    field: integerField(1, 36_500, 'days'),
+    default: 30,
     describe: 'backup retention: keep every backup this many days (guide: 30)',
-    default: '30',
-  },
-  ORA_BACKUP_KEEP_MONTHS: {
+  }),
+  ORA_BACKUP_KEEP_MONTHS: variable({
     key: 'keepMonths',
-    schema: integerField(0, 1200, 'months').default(12),
+    field: integerField(0, 1200, 'months'),
+    default: 12,
     describe: 'backup retention: then keep the last backup of each month for this many months',
-    default: '12',
-  },
-  ORA_BUSY_TIMEOUT_MS: {
+  }),
+  ORA_BUSY_TIMEOUT_MS: variable({
     key: 'busyTimeoutMs',
-    schema: integerField(0, 600_000, 'milliseconds').default(8000),
+    field: integerField(0, 600_000, 'milliseconds'),
+    default: 8000,
     describe: "How long to wait for another process's lock before failing with exit 3 (guide: 8000)",
-    default: '8000',
-  },
-  ORA_LOCK_WAIT_MS: {
+    flag: 'Wait this long for a lock held by another process',
+  }),
+  ORA_LOCK_WAIT_MS: variable({
     key: 'lockWaitMs',
-    schema: integerField(0, 86_400_000, 'milliseconds').default(10_000),
+    field: integerField(0, 86_400_000, 'milliseconds'),
+    default: 10_000,
     describe: 'How long a heavy job waits for another heavy job on the same database before exit 3',
-    default: '10000',
-  },
-  ORA_LOG_LEVEL: {
+  }),
+  ORA_LOG_LEVEL: variable({
     key: 'logLevel',
-    schema: choiceField(LOG_LEVELS).default('info'),
-    describe: `Log level of the JSON-lines log on stderr (${LOG_LEVELS.join(', ')})`,
+    field: choiceField(LOG_LEVELS),
     default: 'info',
-  },
-  ORA_PROGRESS_EVERY_MS: {
+    describe: `Log level of the JSON-lines log on stderr (${LOG_LEVELS.join(', ')})`,
+  }),
+  ORA_PROGRESS_EVERY_MS: variable({
     key: 'progressEveryMs',
-    schema: integerField(100, 3_600_000, 'milliseconds').default(10_000),
+    field: integerField(100, 3_600_000, 'milliseconds'),
+    default: 10_000,
     describe: 'Without a terminal: least time between two progress log lines of a long job',
-    default: '10000',
-  },
-  ORA_WAL_WARN_MB: {
+  }),
+  ORA_WAL_WARN_MB: variable({
     key: 'walWarnMb',
-    schema: numberField(0, 1_000_000, 'MiB').default(64),
+    field: numberField(0, 1_000_000, 'MiB'),
+    default: 64,
     describe: 'health-check: WAL file size that makes the status warn',
-    default: '64',
-  },
-  ORA_WAL_CRITICAL_MB: {
+  }),
+  ORA_WAL_CRITICAL_MB: variable({
     key: 'walCriticalMb',
-    schema: numberField(0, 1_000_000, 'MiB').default(512),
+    field: numberField(0, 1_000_000, 'MiB'),
+    default: 512,
     describe: 'health-check: WAL file size that is critical (exit 1)',
-    default: '512',
-  },
-  ORA_FREE_WARN_PCT: {
+  }),
+  ORA_FREE_WARN_PCT: variable({
     key: 'freeWarnPct',
-    schema: numberField(0, 100, 'percent').default(25),
+    field: numberField(0, 100, 'percent'),
+    default: 25,
     describe: 'health-check: free-page percentage that makes the status warn (guide: VACUUM above 25 %)',
-    default: '25',
-  },
-  ORA_FREE_CRITICAL_PCT: {
+  }),
+  ORA_FREE_CRITICAL_PCT: variable({
     key: 'freeCriticalPct',
-    schema: numberField(0, 100, 'percent').default(60),
+    field: numberField(0, 100, 'percent'),
+    default: 60,
     describe: 'health-check: free-page percentage that is critical (exit 1)',
-    default: '60',
-  },
-  ORA_MAX_PROBLEMS: {
+  }),
+  ORA_MAX_PROBLEMS: variable({
     key: 'maxProblems',
-    schema: integerField(1, 10_000).default(100),
+    field: integerField(1, 10_000),
+    default: 100,
     describe: 'Most integrity problems listed in a result (the rest are counted)',
-    default: '100',
-  },
-  ORA_CHECKPOINT_WAIT_MS: {
+    flag: 'Most integrity problems listed',
+  }),
+  ORA_CHECKPOINT_WAIT_MS: variable({
     key: 'checkpointWaitMs',
-    schema: integerField(0, 60_000, 'milliseconds').default(2000),
+    field: integerField(0, 60_000, 'milliseconds'),
+    default: 2000,
     describe: 'daily-maintenance: longest wait of the TRUNCATE checkpoint for readers (writers wait meanwhile)',
-    default: '2000',
-  },
-  ORA_ANALYSIS_LIMIT: {
+  }),
+  ORA_ANALYSIS_LIMIT: variable({
     key: 'analysisLimit',
-    schema: integerField(0, 100_000).default(1000),
+    field: integerField(0, 100_000),
+    default: 1000,
     describe: 'ANALYZE rows sampled per index (PRAGMA analysis_limit; 0 = all) to keep it short',
-    default: '1000',
-  },
-  ORA_VACUUM_THRESHOLD_PCT: {
+    flag: 'ANALYZE rows sampled per index (0 = all)',
+  }),
+  ORA_VACUUM_THRESHOLD_PCT: variable({
     key: 'vacuumThresholdPct',
-    schema: numberField(0, 100, 'percent').default(25),
+    field: numberField(0, 100, 'percent'),
+    default: 25,
     describe: 'weekly-vacuum: VACUUM only when free pages exceed this percentage (guide: 25)',
-    default: '25',
-  },
-  ORA_MAINTENANCE_WINDOW: {
+  }),
+  ORA_MAINTENANCE_WINDOW: variable({
     key: 'maintenanceWindow',
-    schema: windowField().default('00:00-05:00'),
-    describe: 'weekly-vacuum: local time window HH:MM-HH:MM in which VACUUM may run (--force overrides)',
+    field: windowField(),
     default: '00:00-05:00',
-  },
-  ORA_SLOW_QUERY_LOG: {
+    describe: 'weekly-vacuum: local time window HH:MM-HH:MM in which VACUUM may run (--force overrides)',
+  }),
+  ORA_SLOW_QUERY_LOG: variable({
     key: 'slowQueryLog',
-    schema: pathField('a file path').optional(),
+    field: pathField('a file path'),
     describe: 'NDJSON slow-statement log that applications write (enableSlowQueryLog) and metrics summarises',
-    default: '',
-  },
-  ORA_SLOW_QUERY_MS: {
+  }),
+  ORA_SLOW_QUERY_MS: variable({
     key: 'slowQueryMs',
-    schema: numberField(0, 3_600_000, 'milliseconds').default(100),
+    field: numberField(0, 3_600_000, 'milliseconds'),
+    default: 100,
     describe: 'Statements at least this slow are logged to ORA_SLOW_QUERY_LOG',
-    default: '100',
-  },
-  ORA_SLOW_QUERY_MAX_BYTES: {
+  }),
+  ORA_SLOW_QUERY_MAX_BYTES: variable({
     key: 'slowQueryMaxBytes',
-    schema: integerField(1024, 1_073_741_824, 'bytes').default(10_485_760),
+    field: integerField(1024, 1_073_741_824, 'bytes'),
+    default: 10_485_760,
     describe: 'Size at which the slow-statement log rotates to <file>.1 (at most twice this on disk)',
-    default: '10485760',
-  },
-  ORA_METRICS_FILE: {
+  }),
+  ORA_METRICS_FILE: variable({
     key: 'metricsFile',
-    schema: pathField('a file path').optional(),
+    field: pathField('a file path'),
     describe: 'Write Prometheus text metrics of the run to this file (flag: --metrics-file)',
-    default: '',
-  },
-  ORA_PUSHGATEWAY_URL: {
+  }),
+  ORA_PUSHGATEWAY_URL: variable({
     key: 'pushgateway',
-    schema: urlField().optional(),
+    field: urlField(),
     describe: "Prometheus Pushgateway to push each run's metrics to (flag: --pushgateway)",
-    default: '',
-  },
-  ORA_PING_URL: {
+  }),
+  ORA_PING_URL: variable({
     key: 'pingUrl',
-    schema: urlField().optional(),
+    field: urlField(),
     describe: 'healthchecks.io-style URL pinged at start, success and failure (flag: --ping-url)',
-    default: '',
-  },
+  }),
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -194,6 +246,28 @@ export type Config = {
 };
 
 export type ConfigKey = keyof Config;
+
+type VariableOf<K extends ConfigKey> = Extract<Vars[VarName], { key: K }>;
+
+const VARIABLE_BY_KEY = new Map<string, Vars[VarName]>(Object.values(CONFIG_VARIABLES).map((v) => [v.key, v]));
+
+/**
+ * The event field of a job for a config key: the variable's own check without its default (the
+ * harness fills the value from the config, then `ORA_EVENT`, then the flag), described by
+ * `describe`, else by the variable's flag wording. Optional where the variable has no default.
+ *
+ * ### Examples
+ * ```ts
+ * const event = z.object({ db: configField('db', 'SQLite database file'), busyTimeoutMs: configField('busyTimeoutMs') });
+ * ```
+ */
+export function configField<K extends ConfigKey>(key: K, describe?: string): VariableOf<K>['event'] {
+  const spec = VARIABLE_BY_KEY.get(key);
+  if (!spec) throw new Error(`configField: no config variable fills '${key}'`); // a typo the types already refuse
+  const text = describe ?? spec.flag;
+  if (text === undefined) throw new Error(`configField: '${key}' has no flag wording; pass a description`);
+  return spec.event.describe(text) as VariableOf<K>['event'];
+}
 
 /**
  * Parses the environment once. Every invalid variable is reported in the same error, each with
