@@ -9,6 +9,15 @@ export {
   assertArchivable,
   assertArchivableAt,
 } from './archive/archive.js';
+// Decisions and operations the job handlers and the CLI call (issue 15, point 1).
+export {
+  type ArchiveExport,
+  EXPORT_FORMATS,
+  type ExportFormat,
+  exportPathFor,
+  openArchiveExport,
+} from './archive/export.js';
+export { archiveCutoff, type RunArchiveOptions, type RunArchiveResult, runArchive } from './archive/run.js';
 export {
   applyRetention,
   type BackupOptions,
@@ -40,6 +49,7 @@ export {
   CONFIG_VARIABLES,
   type Config,
   type ConfigKey,
+  configField,
   describeConfig,
   loadConfig,
 } from './config/config.js';
@@ -67,6 +77,7 @@ export {
   switchJournalToWal,
 } from './connection/connection.js';
 export { checkDatabaseFile, type DatabaseHeader, fileSizeOrZero } from './connection/file-checks.js';
+export { journalMode } from './connection/journal.js';
 export { translateSqliteError } from './connection/sqlite-errors.js';
 export { type ExplainOptions, type ExplainResult, explainStatement } from './diagnostics/explain.js';
 export { type ForeignKeyViolation, foreignKeyViolations } from './diagnostics/foreign-keys.js';
@@ -97,7 +108,17 @@ export {
   throwIfStopped,
   UnknownSkuError,
 } from './errors/errors.js';
+export { formatMib, mib, textTable } from './format.js';
 export { appendNoFollow, publishExclusively, realDir, refuseSymlink, writeFileDurably } from './fs/files.js';
+export { checkHealth, type HealthCheckOptions, type HealthOutcome, healthReport } from './health/check.js';
+export {
+  assertHealthThresholds,
+  type CheckLevel,
+  evaluateHealth,
+  type HealthCheck,
+  type HealthEvaluation,
+  type HealthThresholds,
+} from './health/evaluate.js';
 export {
   checkIntegrity,
   checkIntegrityParallel,
@@ -114,6 +135,8 @@ export {
   type WalCheckpointReport,
   withBusyTimeout,
 } from './maintenance/checkpoint.js';
+export { type DailyMaintenanceOptions, type DailyMaintenanceResult, dailyMaintenance } from './maintenance/daily.js';
+export { planVacuum, type VacuumModeChoice, type VacuumPlan, vacuumWindowRefusal } from './maintenance/plan-vacuum.js';
 export {
   checkVacuumSpace,
   freeBytesAt,
@@ -124,7 +147,9 @@ export {
   vacuumFull,
   vacuumIncremental,
 } from './maintenance/vacuum.js';
+export { type WeeklyVacuumOptions, type WeeklyVacuumResult, weeklyVacuum } from './maintenance/weekly.js';
 export { isInWindow, type MaintenanceWindow, parseWindow } from './maintenance/window.js';
+export { type CollectMetricsOptions, collectMetrics } from './metrics/collect.js';
 export {
   type IndexUsageReport,
   indexUsage,
@@ -169,6 +194,7 @@ export { type DailyKpis, dailyKpisSchema, upsertDailyKpis } from './repositories
 export { insertShipments, type ShippedOrder, shippedOrderSchema } from './repositories/shipments.js';
 export { parseInput } from './repositories/validate.js';
 export { updateWorkflowStatus, type WorkflowStatus, workflowStatusSchema } from './repositories/workflows.js';
+export { initDatabase, initialiseSchema, openOrCreateDatabase } from './schema/create.js';
 export {
   type ColumnDescription,
   describeCurrentSchema,

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
+import { COMPRESSION_LEVELS, compressionLevelFor } from '../src/backup/index.js';
 import {
-  COMPRESSION_LEVELS,
   CONFIG_VARIABLES,
-  compressionLevelFor,
   configField,
   describeConfig,
   formatMib,

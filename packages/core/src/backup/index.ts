@@ -15,6 +15,7 @@ export {
   hashArtifact,
   zstdFile,
 } from './compress.js';
+export { COMPRESSION_LEVELS, compressionLevelFor } from './compression-defaults.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './fields.js';
 export {
   BACKUP_ID_RE,
@@ -29,4 +30,10 @@ export { type RestoreOptions, type RestoreReport, restoreBackup } from './restor
 export { planRetention, type RetainedBackup, type RetentionPlan, type RetentionPolicy } from './retention.js';
 export { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
 export { type BackupStore, localStore, parseS3Url, type S3Location, type S3StoreOptions, s3Store } from './store.js';
+export {
+  type BackupStoreSettings,
+  type TakeBackupOptions,
+  type TakeBackupResult,
+  takeBackup,
+} from './take-backup.js';
 export { type VerifyResult, verifyBackup } from './verify.js';

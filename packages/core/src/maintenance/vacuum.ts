@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { OraDatabase } from '../connection/connection.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { IoError, throwIfStopped } from '../errors/errors.js';
+import { formatMib } from '../format.js';
 import { runSqliteChild } from '../integrity/sqlite-child.js';
 import type { ProgressSink } from '../progress.js';
 import { collectStats, type DatabaseStats } from '../stats/database-stats.js';
@@ -63,7 +64,7 @@ export function checkVacuumSpace(
     tempNeededBytes: shared ? 0 : copy,
     tempFreeBytes: shared ? 0 : free(tempDir),
   };
-  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  const mib = (n: number) => formatMib(n, 1);
   if (check.freeBytes < check.neededBytes) {
     throw new IoError(
       `not enough disk space to VACUUM ${db.path}: it needs about ${mib(check.neededBytes)} free on ${dbDir}${shared ? ` (which also holds the temp dir ${tempDir})` : ''}, only ${mib(check.freeBytes)} is free; free space first, or set SQLITE_TMPDIR to a larger filesystem`,
