@@ -1,21 +1,13 @@
-import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import {
-  ARCHIVABLE,
   ARCHIVABLE_NAMES,
-  archiveRows,
-  assertArchivableAt,
   booleanField,
   choiceField,
-  collectStats,
-  InvalidInputError,
-  IoError,
+  configField,
+  EXPORT_FORMATS,
   integerField,
   isoDateField,
-  numberField,
-  openDatabase,
   pathField,
+  runArchive,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
@@ -29,7 +21,7 @@ const olderThanField = () => {
 };
 
 export const archiveEvent = z.object({
-  db: pathField('a database file path').describe('The live database'),
+  db: configField('db', 'The live database'),
   table: choiceField(ARCHIVABLE_NAMES).default('shipped_orders').describe('What to archive (a fixed, declared list)'),
   before: isoDateField().optional().describe('Move rows dated before this day (YYYY-MM-DD)'),
   olderThan: olderThanField().optional().describe('Move rows older than this many days, e.g. 365d (default 365d)'),
@@ -42,24 +34,12 @@ export const archiveEvent = z.object({
     .describe('Longest a batch may hold the live write lock'),
   copyOnly: booleanField().default(false).describe('Copy into the archive but keep the live rows'),
   dryRun: booleanField().default(false).describe('Report what would move, change nothing'),
-  export: choiceField(['ndjson', 'csv'] as const)
+  export: choiceField(EXPORT_FORMATS)
     .optional()
     .describe('Also write the moved rows to a gzip-compressed NDJSON or CSV file'),
-  vacuumThresholdPct: numberField(0, 100, 'percent').describe('Advise a VACUUM when free pages exceed this afterwards'),
-  busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
+  vacuumThresholdPct: configField('vacuumThresholdPct', 'Advise a VACUUM when free pages exceed this afterwards'),
+  busyTimeoutMs: configField('busyTimeoutMs'),
 });
-
-function daysAgo(days: number): string {
-  const d = new Date();
-  d.setUTCDate(d.getUTCDate() - days);
-  return d.toISOString().slice(0, 10);
-}
-
-function csvCell(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  const s = String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
 
 export const archiveJob = defineJob({
   name: 'archive',
@@ -74,109 +54,15 @@ export const archiveJob = defineJob({
     ['$0 archive --before 2025-01-01 --dry-run', 'what would move'],
     ['$0 archive --before 2025-01-01 --copy-only --export csv', 'copy and export, keep the live rows'],
   ],
-  async run(e, { progress, signal, logger }) {
-    if (e.before && e.olderThan) {
-      throw new InvalidInputError(`give --before or --older-than, not both (got ${e.before} and ${e.olderThan})`);
-    }
-    const today = new Date().toISOString().slice(0, 10);
-    const cutoff = e.before ?? daysAgo(Number((e.olderThan ?? '365d').slice(0, -1)));
-    if (cutoff > today) {
-      throw new InvalidInputError(
-        `--before ${cutoff} is in the future; archiving moves old rows only — give a past date`,
-      );
-    }
-    // Checked on a read-only connection first: a refused database stays byte-identical.
-    assertArchivableAt(e.db, e.table, e.busyTimeoutMs);
-    // A dry run only reads.
-    const db = openDatabase(e.db, { readonly: e.dryRun, busyTimeoutMs: e.busyTimeoutMs });
-    const exportPath = e.export
-      ? join(
-          e.archiveDir ? resolve(e.archiveDir) : dirname(resolve(e.db)),
-          `ora_archive_export_${cutoff}_${Date.now()}.${e.export}.gz`,
-        )
-      : null;
-    let exportFd: number | null = null;
-    const headerWritten = new Set<string>();
-    try {
-      if (exportPath && !e.dryRun) {
-        try {
-          exportFd = openSync(`${exportPath}.tmp`, 'wx', 0o600);
-        } catch (error) {
-          throw new IoError(
-            `cannot write the export ${exportPath} (${(error as NodeJS.ErrnoException).code}); check the directory`,
-            'IO_ERROR',
-            { cause: error },
-          );
-        }
-      }
-      const spec = ARCHIVABLE[e.table];
-      const columnsOf = (table: string): readonly string[] =>
-        table === spec.table ? spec.columns : (spec.children.find((c) => c.table === table)?.columns ?? []);
-      const report = await archiveRows(db, {
-        table: e.table,
-        cutoff,
-        ...(e.archiveDir ? { archiveDir: e.archiveDir } : {}),
-        batchSize: e.batchSize,
-        maxLockMs: e.maxLockMs,
-        copyOnly: e.copyOnly,
-        dryRun: e.dryRun,
-        busyTimeoutMs: e.busyTimeoutMs,
-        onBatch: (done, total) => progress.update(done, total, 'orders'),
-        signal,
-        ...(exportFd !== null
-          ? {
-              onRows: (_year: string, table: string, rows: unknown[][]) => {
-                if (rows.length === 0) return;
-                const cols = columnsOf(table);
-                let text = '';
-                if (e.export === 'csv') {
-                  if (!headerWritten.has(table)) {
-                    text += `table,${cols.join(',')}\n`;
-                    headerWritten.add(table);
-                  }
-                  for (const r of rows) text += `${table},${r.map(csvCell).join(',')}\n`;
-                } else {
-                  for (const r of rows)
-                    text += `${JSON.stringify({ table, ...Object.fromEntries(cols.map((c, i) => [c, r[i]])) })}\n`;
-                }
-                // One gzip member per batch: concatenated members are one valid gzip stream.
-                writeSync(exportFd as number, gzipSync(text));
-              },
-            }
-          : {}),
-      });
-      const free = collectStats(db).freePct;
-      const vacuumAdvisable = !e.copyOnly && !e.dryRun && free > e.vacuumThresholdPct;
-      const over = report.lockOverruns;
-      // Writers waited more than twice what --max-lock-ms promised them: say so. (The rows are
-      // safe and the run is complete, so the status stays ok; the warning and the overrun gauge
-      // are what an operator or an alert sees.)
-      const warnings: string[] = [];
-      if (over.longestMs > 2 * e.maxLockMs) {
-        warnings.push(
-          `${over.count} batch(es) held the write lock longer than --max-lock-ms ${e.maxLockMs}, the longest ${over.longestMs} ms (over twice the limit): the machine is busy or the batches too large — try a smaller --batch-size or a quieter time`,
-        );
-        logger.warn({ lockOverruns: over }, warnings[0]);
-      }
-      return {
-        status: e.dryRun ? ('skipped' as const) : ('ok' as const),
-        warnings,
-        ...(e.dryRun ? { reason: 'dry run: nothing changed' } : {}),
-        ...report,
-        export: exportPath && !e.dryRun ? exportPath : null,
-        freePctAfter: free,
-        vacuumAdvisable,
-        // Reported, never changed (SPEC §4.7).
-        journalMode: String(db.pragma('journal_mode')).toLowerCase(),
-      };
-    } finally {
-      if (exportFd !== null) {
-        closeSync(exportFd);
-        if (exportPath) renameSync(`${exportPath}.tmp`, exportPath);
-      }
-      db.close();
-    }
-  },
+  run: (e, { progress, signal, logger }) =>
+    runArchive(e.db, {
+      ...e,
+      onBatch: (done, total) => progress.update(done, total, 'orders'),
+      signal,
+      onWarning: (message, details) => logger.warn(details, message),
+      onExportAbandoned: (temp) =>
+        logger.warn({ export: temp }, `the run failed: its incomplete export is kept as ${temp}, not published`),
+    }),
   summarize: (r) => {
     const counts = (o: Record<string, number>) =>
       Object.entries(o)

@@ -1,7 +1,7 @@
 import {
   backupSelectorField,
   backupStoreFields,
-  integerField,
+  configField,
   pickBackup,
   throwIfStopped,
   type VerifyResult,
@@ -14,7 +14,7 @@ import * as z from 'zod';
 export const backupVerifyEvent = z.object({
   which: backupSelectorField(['all']).default('all').describe('A backup id, latest, or all'),
   ...backupStoreFields(),
-  maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+  maxProblems: configField('maxProblems'),
 });
 
 export const backupVerifyJob = defineJob({

@@ -1,32 +1,22 @@
-import {
-  analyzeDatabase,
-  checkIntegrity,
-  checkpointWal,
-  choiceField,
-  integerField,
-  openDatabase,
-  pathField,
-  switchJournalToWal,
-} from '@ora/core';
+import { choiceField, configField, dailyMaintenance, formatMib as mib } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 
 export const dailyMaintenanceEvent = z.object({
-  db: pathField('a database file path').describe('SQLite database file'),
-  checkpointWaitMs: integerField(0, 60_000, 'milliseconds').describe(
+  db: configField('db', 'SQLite database file'),
+  checkpointWaitMs: configField(
+    'checkpointWaitMs',
     'Longest wait of the TRUNCATE checkpoint for readers; writers are held off meanwhile',
   ),
-  analysisLimit: integerField(0, 100_000).describe('ANALYZE rows sampled per index (0 = all)'),
-  busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
-  maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+  analysisLimit: configField('analysisLimit'),
+  busyTimeoutMs: configField('busyTimeoutMs'),
+  maxProblems: configField('maxProblems'),
   journalMode: choiceField(['keep', 'wal'] as const)
     .default('keep')
     .describe(
       "'wal' switches a database in another journal mode to WAL (the guide's setting; persistent); 'keep' leaves it as it is",
     ),
 });
-
-const mib = (bytes: number) => `${(bytes / 1048576).toFixed(2)} MiB`;
 
 export const dailyMaintenanceJob = defineJob({
   name: 'daily-maintenance',
@@ -41,38 +31,17 @@ export const dailyMaintenanceJob = defineJob({
     ['$0 daily-maintenance --journal-mode wal', 'also switch a DELETE-mode database to WAL, and say so'],
   ],
   run(e, { logger }) {
-    const db = openDatabase(e.db, { busyTimeoutMs: e.busyTimeoutMs });
-    try {
-      const journalBefore = String(db.pragma('journal_mode')).toLowerCase();
-      if (e.journalMode === 'wal' && journalBefore !== 'wal') switchJournalToWal(db);
-      const journalMode = String(db.pragma('journal_mode')).toLowerCase();
-      const journal = { before: journalBefore, after: journalMode, changed: journalBefore !== journalMode };
-      if (journal.changed)
-        logger.info(journal, `journal mode switched from ${journalBefore} to ${journalMode} (--journal-mode wal)`);
-      const wal = checkpointWal(db, e.checkpointWaitMs);
-      if (wal.pinned) {
-        logger.warn(
-          { framesLeft: wal.framesLeft },
-          `readers kept the WAL pinned: TRUNCATE gave up after ${e.checkpointWaitMs} ms with ${wal.framesLeft} frames left`,
-        );
-      }
-      const analyze = analyzeDatabase(db, e.analysisLimit);
-      const integrity = checkIntegrity(db, { full: false, maxProblems: e.maxProblems });
-      const status = !integrity.ok ? 'failed' : wal.pinned ? 'warn' : 'ok';
-      return {
-        status,
-        journalMode,
-        journal,
-        checkpoint: wal,
-        analyze,
-        integrity,
-        ...(wal.pinned
-          ? { reason: `WAL pinned by readers: ${wal.framesLeft} frames left after ${e.checkpointWaitMs} ms` }
-          : {}),
-      } as const;
-    } finally {
-      db.close();
+    const r = dailyMaintenance(e.db, e);
+    const { journal, checkpoint: wal } = r;
+    if (journal.changed)
+      logger.info(journal, `journal mode switched from ${journal.before} to ${journal.after} (--journal-mode wal)`);
+    if (wal.pinned) {
+      logger.warn(
+        { framesLeft: wal.framesLeft },
+        `readers kept the WAL pinned: TRUNCATE gave up after ${e.checkpointWaitMs} ms with ${wal.framesLeft} frames left`,
+      );
     }
+    return r;
   },
   summarize: (r) =>
     [

@@ -1,30 +1,13 @@
-import {
-  collectStats,
-  collectTableStats,
-  type IndexUsageReport,
-  indexUsage,
-  integerField,
-  knownQueries,
-  openDatabase,
-  pathField,
-  readConnectionSettings,
-  readSlowQueryLog,
-  summarizeSlowQueries,
-  type TableInfo,
-} from '@ora/core';
+import { collectMetrics, configField, integerField, mib, type TableInfo, textTable } from '@ora/core';
 import { defineJob, type JobMetric } from '@ora/harness';
 import * as z from 'zod';
 
 export const metricsEvent = z.object({
-  db: pathField('a database file path').describe('SQLite database file'),
-  slowQueryLog: pathField('a file path')
-    .optional()
-    .describe('NDJSON slow-statement log to summarise (applications write it)'),
+  db: configField('db', 'SQLite database file'),
+  slowQueryLog: configField('slowQueryLog', 'NDJSON slow-statement log to summarise (applications write it)'),
   top: integerField(1, 1000).default(10).describe('How many slow statements to list'),
-  busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
+  busyTimeoutMs: configField('busyTimeoutMs'),
 });
-
-const mib = (bytes: number) => Math.round((bytes / 1048576) * 100) / 100;
 
 function tableText(tables: TableInfo[]): string[] {
   const rows = tables.map((t) => [
@@ -34,15 +17,7 @@ function tableText(tables: TableInfo[]): string[] {
     `${mib(t.indexes.reduce((s, i) => s + i.bytes, 0))}`,
     t.indexes.map((i) => `${i.name}(${i.columns.join(',')})`).join(' ') || '-',
   ]);
-  const header = ['TABLE', 'ROWS', 'MiB', 'INDEX MiB', 'INDEXES'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [header, ...rows].map(
-    (r) =>
-      `  ${r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd()}`,
-  );
+  return textTable(['TABLE', 'ROWS', 'MiB', 'INDEX MiB', 'INDEXES'], rows, '  ');
 }
 
 export const metricsJob = defineJob({
@@ -56,43 +31,7 @@ export const metricsJob = defineJob({
     ['$0 metrics --json --slow-query-log logs/slow.ndjson', 'with the slow-statement summary, as JSON'],
     ['$0 metrics --metrics-file /var/lib/node_exporter/ora.prom', 'Prometheus text for the textfile collector'],
   ],
-  run(e) {
-    // Read-only: reads never hold writers off in WAL mode.
-    const db = openDatabase(e.db, { readonly: true, busyTimeoutMs: e.busyTimeoutMs });
-    try {
-      const stats = collectStats(db);
-      const settings = readConnectionSettings(db);
-      const tables = collectTableStats(db);
-      const slow = e.slowQueryLog ? readSlowQueryLog(e.slowQueryLog) : null;
-      const slowest = slow ? summarizeSlowQueries(slow.entries, e.top) : [];
-      const known = knownQueries(db);
-      const queries = [...known.queries, ...slowest.map((s, i) => ({ name: `slow.${i + 1}`, sql: s.sql }))];
-      const usage: IndexUsageReport = indexUsage(db, queries);
-      return {
-        status: 'ok' as const,
-        sizeMb: mib(stats.pageCount * stats.pageSize),
-        sizeBytes: stats.pageCount * stats.pageSize,
-        walBytes: stats.walBytes,
-        freePct: stats.freePct,
-        cacheSizeKib: settings.cacheSize < 0 ? -settings.cacheSize : (settings.cacheSize * stats.pageSize) / 1024,
-        journalMode: stats.journalMode,
-        foreignKeys: stats.foreignKeys,
-        pageSize: stats.pageSize,
-        pageCount: stats.pageCount,
-        tableCount: stats.tableCount,
-        indexCount: stats.indexCount,
-        tables,
-        indexUsage: usage,
-        /** Why the ORA known queries were (partly) skipped: not an ORA database, or tables it lacks. */
-        knownQueriesSkipped: known.skipped,
-        slowQueries: slow
-          ? { file: e.slowQueryLog, entries: slow.entries.length, malformedLines: slow.malformed, top: slowest }
-          : null,
-      };
-    } finally {
-      db.close();
-    }
-  },
+  run: (e) => collectMetrics(e.db, e),
   summarize: (r) => {
     const lines = [
       `metrics: ${r.status} — ${r.database}: ${r.sizeMb} MiB, ${r.freePct}% free, cache ${r.cacheSizeKib} KiB, journal ${r.journalMode}, foreign keys ${r.foreignKeys ? 'on' : 'off'}`,

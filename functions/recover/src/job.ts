@@ -1,9 +1,9 @@
-import { booleanField, pathField, recoverDatabase } from '@ora/core';
+import { booleanField, configField, pathField, recoverDatabase } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 
 export const recoverEvent = z.object({
-  db: pathField('a database file path').describe('The damaged database'),
+  db: configField('db', 'The damaged database'),
   out: pathField('a file path')
     .optional()
     .describe('Where the recovered database goes (must not exist); default ora_recovered_<name>_<ts>.db beside it'),

@@ -2,8 +2,8 @@ import {
   backupSelectorField,
   backupStoreFields,
   booleanField,
+  configField,
   InvalidInputError,
-  integerField,
   isoTimeField,
   pathField,
   pickBackup,
@@ -16,15 +16,15 @@ import * as z from 'zod';
 export const restoreEvent = z.object({
   backup: backupSelectorField().optional().describe('Backup id or latest (default latest)'),
   at: isoTimeField().optional().describe('Restore the newest verified backup taken at or before this time'),
-  db: pathField('a database file path').describe('The live database to restore into'),
+  db: configField('db', 'The live database to restore into'),
   to: pathField('a file path').optional().describe('Restore into this new path instead of the live database'),
   ...backupStoreFields(),
   archiveDir: pathField('a directory path')
     .optional()
     .describe('Where the yearly archives lie (default: beside --db); restored orders also archived are counted'),
   dryRun: booleanField().default(false).describe('Say what would be restored, change nothing'),
-  busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
-  maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+  busyTimeoutMs: configField('busyTimeoutMs'),
+  maxProblems: configField('maxProblems'),
 });
 
 function parseAt(at: string): Date {

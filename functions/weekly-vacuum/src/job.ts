@@ -1,31 +1,11 @@
-import {
-  analyzeDatabase,
-  booleanField,
-  checkIntegrity,
-  checkpointWal,
-  checkVacuumSpace,
-  choiceField,
-  collectStats,
-  InvalidInputError,
-  integerField,
-  isInWindow,
-  numberField,
-  openDatabase,
-  parseWindow,
-  pathField,
-  throwIfStopped,
-  type VacuumReport,
-  vacuumFull,
-  vacuumIncremental,
-  windowField,
-} from '@ora/core';
+import { booleanField, choiceField, configField, integerField, formatMib as mib, weeklyVacuum } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 
 export const weeklyVacuumEvent = z.object({
-  db: pathField('a database file path').describe('SQLite database file'),
-  vacuumThresholdPct: numberField(0, 100, 'percent').describe('VACUUM only when free pages exceed this percentage'),
-  maintenanceWindow: windowField().describe('Local time window HH:MM-HH:MM in which VACUUM may run'),
+  db: configField('db', 'SQLite database file'),
+  vacuumThresholdPct: configField('vacuumThresholdPct', 'VACUUM only when free pages exceed this percentage'),
+  maintenanceWindow: configField('maintenanceWindow', 'Local time window HH:MM-HH:MM in which VACUUM may run'),
   force: booleanField().default(false).describe('Run outside the maintenance window'),
   mode: choiceField(['auto', 'full', 'incremental'] as const)
     .default('auto')
@@ -36,19 +16,11 @@ export const weeklyVacuumEvent = z.object({
   pauseMs: integerField(0, 60_000, 'milliseconds')
     .default(50)
     .describe('incremental mode: pause between steps, when writers get in'),
-  checkpointWaitMs: integerField(0, 60_000, 'milliseconds').describe(
-    'Longest wait of the final TRUNCATE checkpoint for readers',
-  ),
-  analysisLimit: integerField(0, 100_000).describe('ANALYZE rows sampled per index (0 = all)'),
-  busyTimeoutMs: integerField(0, 600_000, 'milliseconds').describe('Wait this long for a lock held by another process'),
-  maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+  checkpointWaitMs: configField('checkpointWaitMs', 'Longest wait of the final TRUNCATE checkpoint for readers'),
+  analysisLimit: configField('analysisLimit'),
+  busyTimeoutMs: configField('busyTimeoutMs'),
+  maxProblems: configField('maxProblems'),
 });
-
-const mib = (bytes: number) => `${(bytes / 1048576).toFixed(2)} MiB`;
-
-function localTime(d: Date): string {
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-}
 
 export const weeklyVacuumJob = defineJob({
   name: 'weekly-vacuum',
@@ -65,60 +37,15 @@ export const weeklyVacuumJob = defineJob({
       'gentle steps (auto_vacuum=INCREMENTAL databases)',
     ],
   ],
-  async run(e, { logger, progress, signal }) {
-    const window = parseWindow(e.maintenanceWindow);
-    const now = new Date();
-    if (window && !e.force && !isInWindow(window, now)) {
-      return {
-        status: 'skipped' as const,
-        reason: `outside the maintenance window ${window.text} (local time now ${localTime(now)}); VACUUM never runs during peak hours — use --force to run anyway`,
-      };
-    }
-    const db = openDatabase(e.db, { busyTimeoutMs: e.busyTimeoutMs });
-    try {
-      const before = collectStats(db);
-      const mode = e.mode === 'auto' ? (before.autoVacuum === 'incremental' ? 'incremental' : 'full') : e.mode;
-      if (mode === 'incremental' && before.autoVacuum !== 'incremental') {
-        throw new InvalidInputError(
-          `--mode incremental needs a database with auto_vacuum=INCREMENTAL; ${e.db} has auto_vacuum=${before.autoVacuum} — use --mode full`,
-        );
-      }
-      let vacuum: VacuumReport | null = null;
-      let reason: string | undefined;
-      if (before.freePct <= e.vacuumThresholdPct) {
-        reason = `free pages ${before.freePct}% do not exceed the ${e.vacuumThresholdPct}% threshold: no VACUUM needed`;
-      } else if (mode === 'incremental') {
-        vacuum = await vacuumIncremental(db, e.stepPages, e.pauseMs, { progress, signal });
-      } else {
-        const space = checkVacuumSpace(db, before);
-        logger.info({ neededBytes: space.neededBytes, freeBytes: space.freeBytes }, 'disk has room for VACUUM');
-        vacuum = await vacuumFull(db, { progress, signal, busyTimeoutMs: e.busyTimeoutMs });
-      }
-      throwIfStopped(signal);
-      progress.phase?.('integrity_check');
-      const integrity = checkIntegrity(db, { full: true, maxProblems: e.maxProblems });
-      throwIfStopped(signal);
-      const analyze = analyzeDatabase(db, e.analysisLimit);
-      const checkpoint = checkpointWal(db, e.checkpointWaitMs);
-      const status = !integrity.ok ? 'failed' : vacuum === null ? 'skipped' : checkpoint.pinned ? 'warn' : 'ok';
-      return {
-        status,
-        ...(reason ? { reason } : {}),
-        // Reported, never changed (SPEC §4.7); VACUUM keeps the journal mode.
-        journalMode: String(db.pragma('journal_mode')).toLowerCase(),
-        mode,
-        sizeBytesBefore: before.pageCount * before.pageSize,
-        freePctBefore: before.freePct,
-        thresholdPct: e.vacuumThresholdPct,
-        vacuum,
-        integrity,
-        analyze,
-        checkpoint,
-      } as const;
-    } finally {
-      db.close();
-    }
-  },
+  run: (e, { logger, progress, signal }) =>
+    weeklyVacuum(e.db, {
+      ...e,
+      now: new Date(),
+      progress,
+      signal,
+      onSpaceChecked: (space) =>
+        logger.info({ neededBytes: space.neededBytes, freeBytes: space.freeBytes }, 'disk has room for VACUUM'),
+    }),
   summarize: (r) => {
     if (!('integrity' in r)) return `weekly-vacuum: skipped — ${r.reason}`;
     const v = r.vacuum

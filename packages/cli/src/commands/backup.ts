@@ -5,11 +5,14 @@ import {
   assertSchemaCurrent,
   backupStoreFields,
   booleanField,
+  compressionLevelFor,
+  configField,
   createBackup,
   describeDifferences,
+  formatMib,
   inspectOraSchema,
-  integerField,
   isVerified,
+  journalMode,
   LATEST_SCHEMA_VERSION,
   MIGRATIONS,
   migrate,
@@ -17,6 +20,7 @@ import {
   planAdoption,
   type SchemaKind,
   schemaVersion,
+  textTable,
 } from '@ora/core';
 import { openBackupStore } from '@ora/core/backup';
 import { backupVerifyJob } from '@ora/fn-backup-verify/job';
@@ -51,17 +55,10 @@ export const backupListCommand = defineJob({
     const rows = r.backups.map((b) => [
       b.id,
       b.createdAt,
-      `${(b.artifactBytes / 1048576).toFixed(2)} MiB`,
+      formatMib(b.artifactBytes),
       b.verified ? (b.lastVerification ? `yes (${b.lastVerification.at.slice(0, 10)})` : 'yes (at backup)') : 'NO',
     ]);
-    const header = ['ID', 'CREATED (UTC)', 'SIZE', 'VERIFIED'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((x) => (x[i] ?? '').length)));
-    const table = [header, ...rows].map((x) =>
-      x
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    );
+    const table = textTable(['ID', 'CREATED (UTC)', 'SIZE', 'VERIFIED'], rows);
     return [
       `backup list: ${r.status} — ${r.count} backup(s) in ${r.backupDir}`,
       ...(r.count > 0 ? table : []),
@@ -83,7 +80,7 @@ export const migrateCommand = defineJob({
   event: z.object({
     ...databaseFields,
     ...backupStoreFields(),
-    maxProblems: integerField(1, 10_000).describe('Most integrity problems listed'),
+    maxProblems: configField('maxProblems'),
     dryRun: booleanField().default(false).describe('Show what migrating would add, change nothing (no backup either)'),
   }),
   async run(e) {
@@ -99,7 +96,7 @@ export const migrateCommand = defineJob({
     try {
       const status = inspectOraSchema(probe);
       const from = status.version;
-      const base = { fromVersion: from, schemaKind: status.kind, journalMode: String(probe.pragma('journal_mode')) };
+      const base = { fromVersion: from, schemaKind: status.kind, journalMode: journalMode(probe) };
       if (status.kind === 'foreign') throw adoptionRefusal(probe, planAdoption(probe));
       if (from > LATEST_SCHEMA_VERSION) assertSchemaCurrent(probe, 'migrate'); // throws SCHEMA_TOO_NEW
       if (from === LATEST_SCHEMA_VERSION) {
@@ -147,7 +144,7 @@ export const migrateCommand = defineJob({
         store: openBackupStore(e),
         method: 'backup-api',
         compression: 'zstd',
-        compressionLevel: 3,
+        compressionLevel: compressionLevelFor('zstd'),
         maxProblems: e.maxProblems,
       });
       let applied: { version: number; name: string }[];

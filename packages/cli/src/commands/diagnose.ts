@@ -5,6 +5,7 @@ import {
   InvalidInputError,
   integerField,
   openDatabase,
+  journalMode as readJournalMode,
   textField,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
@@ -25,7 +26,7 @@ export const diagnoseLocksCommand = defineJob({
     try {
       const d = diagnoseLocks(db, e.waitMs);
       // Reported, never changed: a DELETE-mode database stays in DELETE mode (SPEC §4.7).
-      const journalMode = String(db.pragma('journal_mode')).toLowerCase();
+      const journalMode = readJournalMode(db);
       return { status: d.writeLock.available ? ('ok' as const) : ('warn' as const), journalMode, ...d };
     } finally {
       db.close();
@@ -126,7 +127,7 @@ export const explainCommand = defineJob({
         largeTableRows: e.largeTableRows,
         maxRows: e.maxRows,
       });
-      const journalMode = String(db.pragma('journal_mode')).toLowerCase();
+      const journalMode = readJournalMode(db);
       return { status: result.warnings.length > 0 ? ('warn' as const) : ('ok' as const), journalMode, ...result };
     } finally {
       db.close();

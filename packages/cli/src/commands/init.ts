@@ -1,99 +1,7 @@
-import { closeSync, openSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
-import {
-  checkDatabaseFile,
-  DatabaseNotFoundError,
-  IoError,
-  inspectOraSchema,
-  LATEST_SCHEMA_VERSION,
-  migrate,
-  type OraDatabase,
-  openDatabase,
-  planAdoption,
-  SchemaVersionError,
-  schemaVersion,
-} from '@ora/core';
+import { initDatabase } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 import { databaseFields } from './database-options.js';
-
-/**
- * Opens `path` for init/seed: the one place a database file may be created (SPEC §4, invariant 1).
- * A new file is created with mode 0600 before SQLite sees it; its -wal/-shm inherit that mode.
- */
-export function openOrCreateDatabase(path: string, busyTimeoutMs: number): { db: OraDatabase; created: boolean } {
-  let created = false;
-  try {
-    const header = checkDatabaseFile(path, { allowEmpty: true });
-    // Check what the file holds on a read-only connection first: a read-write open switches the
-    // journal to WAL, which would change a file we are about to refuse.
-    if (header.fileBytes > 0) {
-      const probe = openDatabase(path, { readonly: true, busyTimeoutMs });
-      try {
-        assertInitialisable(probe);
-      } finally {
-        probe.close();
-      }
-    }
-  } catch (error) {
-    if (!(error instanceof DatabaseNotFoundError)) throw error;
-    const dir = dirname(path);
-    try {
-      if (!statSync(dir).isDirectory()) throw new Error('not a directory');
-    } catch {
-      throw new IoError(
-        `cannot create ${path}: directory ${dir} does not exist; create it first (mkdir -p ${dir})`,
-        'IO_ERROR',
-      );
-    }
-    try {
-      closeSync(openSync(path, 'wx', 0o600));
-      created = true;
-    } catch (cause) {
-      throw new IoError(
-        `cannot create ${path} (${(cause as NodeJS.ErrnoException).code}); check the directory's permissions`,
-        'PERMISSION_DENIED',
-        { cause },
-      );
-    }
-  }
-  return { db: openDatabase(path, { busyTimeoutMs, create: true }), created };
-}
-
-/**
- * Creates the ORA schema in a new or empty database. An older ORA schema is left to
- * `ora-db migrate` (which backs up first); a database with foreign tables is refused.
- */
-export function initialiseSchema(db: OraDatabase): { applied: number[]; fromVersion: number } {
-  assertInitialisable(db);
-  const result = migrate(db);
-  return { applied: result.applied.map((m) => m.version), fromVersion: result.fromVersion };
-}
-
-function assertInitialisable(db: OraDatabase): void {
-  const status = inspectOraSchema(db);
-  if (status.kind === 'foreign') {
-    throw new SchemaVersionError(
-      `refusing to init ${db.path}: it is not an ORA database (its tables include none of the ORA tables: ${status.oraTablesMissing.join(', ')}); point --db at a new file`,
-      'NOT_ORA_SCHEMA',
-    );
-  }
-  if (status.kind === 'ora' && status.version === 0) {
-    const plan = planAdoption(db);
-    throw new SchemaVersionError(
-      plan.bridgeable
-        ? `refusing to init ${db.path}: it already holds ORA tables (${status.oraTablesPresent.join(', ')}) at schema version 0, made by another program; adopt it with 'ora-db migrate' (which backs up first; '--dry-run' shows what it adds)`
-        : `refusing to init ${db.path}: it holds ORA tables at schema version 0 that differ from the ORA schema in ways 'ora-db migrate' cannot bridge (${plan.problems.length}); 'ora-db migrate --dry-run' lists them`,
-      'SCHEMA_OUTDATED',
-    );
-  }
-  if (status.version > 0 && status.version < LATEST_SCHEMA_VERSION) {
-    throw new SchemaVersionError(
-      `${db.path} already has ORA schema version ${status.version}; upgrade it with 'ora-db migrate', which takes a backup first`,
-      'SCHEMA_OUTDATED',
-    );
-  }
-}
 
 export const initCommand = defineJob({
   name: 'init',
@@ -102,19 +10,14 @@ export const initCommand = defineJob({
   event: z.object(databaseFields),
   examples: [['$0 init --db /data/ora.db', 'create the database with the ORA schema']],
   run(e) {
-    const { db, created } = openOrCreateDatabase(e.db, e.busyTimeoutMs);
-    try {
-      const { applied } = initialiseSchema(db);
-      return {
-        status: applied.length > 0 ? ('ok' as const) : ('skipped' as const),
-        created,
-        schemaVersion: schemaVersion(db),
-        applied,
-        reason: applied.length > 0 ? undefined : 'schema already current',
-      };
-    } finally {
-      db.close();
-    }
+    const { created, schemaVersion, applied } = initDatabase(e.db, e.busyTimeoutMs);
+    return {
+      status: applied.length > 0 ? ('ok' as const) : ('skipped' as const),
+      created,
+      schemaVersion,
+      applied,
+      reason: applied.length > 0 ? undefined : 'schema already current',
+    };
   },
   summarize: (r) =>
     r.status === 'skipped'

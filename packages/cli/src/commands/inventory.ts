@@ -12,6 +12,7 @@ import {
   recordInventoryTransaction,
   type TransactionType,
   textField,
+  textTable,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
@@ -75,15 +76,7 @@ function table(rows: (InventoryLevel & { shortage?: number })[], withShortage: b
     r.alertLevel,
     ...(withShortage ? [String(r.shortage ?? '')] : []),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  return [header, ...body]
-    .map((cols) =>
-      cols
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return textTable(header, body).join('\n');
 }
 
 const listEvent = z.object({

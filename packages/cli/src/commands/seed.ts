@@ -1,8 +1,16 @@
-import { choiceField, integerField, isoDateField, SEED_SIZES, type SeedSize, seedDemoData } from '@ora/core';
+import {
+  choiceField,
+  initialiseSchema,
+  integerField,
+  isoDateField,
+  openOrCreateDatabase,
+  SEED_SIZES,
+  type SeedSize,
+  seedDemoData,
+} from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 import { databaseFields } from './database-options.js';
-import { initialiseSchema, openOrCreateDatabase } from './init.js';
 
 const sizes = Object.keys(SEED_SIZES) as [SeedSize, ...SeedSize[]];
 
