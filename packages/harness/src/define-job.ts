@@ -1,4 +1,3 @@
-import type { Config } from '@ora/core';
 import type * as z from 'zod';
 import type { Logger } from './logger.js';
 import type { Progress } from './progress.js';
@@ -20,9 +19,11 @@ export type JobResult<O extends JobOutcome = JobOutcome> = O & {
   database: string | null;
 };
 
+/**
+ * What a job's `run` gets besides its event. (No config: the event already holds every config
+ * value the job reads, resolved with ORA_EVENT and the flags — see resolveEvent.)
+ */
 export interface JobContext {
-  /** The validated environment configuration (parsed once at start). */
-  config: Config;
   logger: Logger;
   /** Progress of long work: a bar on a TTY, periodic log lines otherwise. */
   progress: Progress;

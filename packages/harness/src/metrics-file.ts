@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { IoError } from '@ora/core';
 import type { Gauge, Registry } from 'prom-client';
-import type { JobMetric, JobResult } from './define-job.js';
+import { JOB_STATUSES, type JobMetric, type JobResult } from './define-job.js';
 
 /**
  * prom-client, loaded on first use. It is CommonJS: Node's import() gives its named exports, a
@@ -14,8 +14,6 @@ async function promClient(): Promise<PromClient> {
   const m: unknown = await import('prom-client');
   return (m as { default?: PromClient }).default ?? (m as PromClient);
 }
-
-const STATUS_VALUES = ['ok', 'warn', 'skipped', 'failed'] as const;
 
 /** Prometheus metric names allow [a-zA-Z0-9_:] only. */
 function metricName(name: string): string {
@@ -82,7 +80,7 @@ export async function buildRegistry(
     labelNames: [...labelNames, 'status'],
     registers: [registry],
   });
-  for (const s of STATUS_VALUES) status.set({ ...labels, status: s }, result.status === s ? 1 : 0);
+  for (const s of JOB_STATUSES) status.set({ ...labels, status: s }, result.status === s ? 1 : 0);
   new Gauge({ name: 'ora_job_exit_code', help: 'Exit code of the last run', labelNames, registers: [registry] }).set(
     labels,
     exitCode,

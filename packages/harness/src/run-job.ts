@@ -108,7 +108,7 @@ export async function runJob(request: RunRequest): Promise<number> {
     const stop = stopOnSignals(logger, io);
     let outcome: JobOutcome;
     try {
-      outcome = await job.run(event, { config, logger, progress: bar, signal: stop.signal });
+      outcome = await job.run(event, { logger, progress: bar, signal: stop.signal });
     } finally {
       stop.dispose();
       bar.finish();
