@@ -1,25 +1,10 @@
 import {
-  type AdoptionStep,
-  adoptionRefusal,
-  adoptSchema,
-  assertSchemaCurrent,
   backupStoreFields,
   booleanField,
-  compressionLevelFor,
   configField,
-  createBackup,
-  describeDifferences,
   formatMib,
-  inspectOraSchema,
   isVerified,
-  journalMode,
-  LATEST_SCHEMA_VERSION,
-  MIGRATIONS,
-  migrate,
-  openDatabase,
-  planAdoption,
-  type SchemaKind,
-  schemaVersion,
+  migrateDatabase,
   textTable,
 } from '@ora/core';
 import { openBackupStore } from '@ora/core/backup';
@@ -83,94 +68,7 @@ export const migrateCommand = defineJob({
     maxProblems: configField('maxProblems'),
     dryRun: booleanField().default(false).describe('Show what migrating would add, change nothing (no backup either)'),
   }),
-  async run(e) {
-    // Everything is decided on a read-only connection: a refused database, and a dry run, stay
-    // byte-identical (closing a read-write connection would checkpoint the WAL).
-    const probe = openDatabase(e.db, { readonly: true, busyTimeoutMs: e.busyTimeoutMs });
-    let decided: {
-      base: { fromVersion: number; schemaKind: SchemaKind; journalMode: string };
-      adopting: boolean;
-      steps: AdoptionStep[];
-      kept: string[];
-    };
-    try {
-      const status = inspectOraSchema(probe);
-      const from = status.version;
-      const base = { fromVersion: from, schemaKind: status.kind, journalMode: journalMode(probe) };
-      if (status.kind === 'foreign') throw adoptionRefusal(probe, planAdoption(probe));
-      if (from > LATEST_SCHEMA_VERSION) assertSchemaCurrent(probe, 'migrate'); // throws SCHEMA_TOO_NEW
-      if (from === LATEST_SCHEMA_VERSION) {
-        return {
-          ...base,
-          status: 'skipped' as const,
-          reason: `schema already at version ${from}`,
-          toVersion: from,
-          mode: 'none' as const,
-          backupId: null,
-          applied: [],
-          steps: [],
-          kept: [],
-        };
-      }
-      // Schema version 0 with ORA tables: the ORA automation made it. Adopt it (baseline).
-      const adopting = status.kind === 'ora' && from === 0;
-      const plan = adopting ? planAdoption(probe) : null;
-      if (plan && !plan.bridgeable) throw adoptionRefusal(probe, plan);
-      decided = { base, adopting, steps: plan?.steps ?? [], kept: plan ? describeDifferences(plan.kept) : [] };
-    } finally {
-      probe.close();
-    }
-    const { base, adopting, steps, kept } = decided;
-    const mode = adopting ? ('adopt' as const) : ('migrate' as const);
-    if (e.dryRun) {
-      const pending = adopting
-        ? []
-        : MIGRATIONS.filter((m) => m.version > base.fromVersion).map((m) => ({ version: m.version, name: m.name }));
-      return {
-        ...base,
-        status: 'ok' as const,
-        dryRun: true,
-        mode,
-        toVersion: LATEST_SCHEMA_VERSION,
-        backupId: null,
-        applied: pending,
-        steps,
-        kept,
-      };
-    }
-    const db = openDatabase(e.db, { busyTimeoutMs: e.busyTimeoutMs });
-    try {
-      const backup = await createBackup(db, {
-        store: openBackupStore(e),
-        method: 'backup-api',
-        compression: 'zstd',
-        compressionLevel: compressionLevelFor('zstd'),
-        maxProblems: e.maxProblems,
-      });
-      let applied: { version: number; name: string }[];
-      let done = steps;
-      if (adopting) {
-        // Re-planned inside the write lock: the file may have changed since the read-only look.
-        done = adoptSchema(db).steps;
-        applied = [{ version: LATEST_SCHEMA_VERSION, name: `adopted (baseline): ${done.length} addition(s)` }];
-      } else {
-        applied = migrate(db).applied;
-      }
-      return {
-        ...base,
-        status: 'ok' as const,
-        mode,
-        toVersion: schemaVersion(db),
-        applied,
-        steps: done,
-        kept,
-        backupId: backup.manifest.id,
-        rollback: `ora-db restore ${backup.manifest.id} --db ${e.db} ${e.dest ? `--dest ${e.dest}` : `--backup-dir ${e.backupDir}`}`,
-      };
-    } finally {
-      db.close();
-    }
-  },
+  run: (e) => migrateDatabase(e.db, e),
   summarize: (r) => {
     if (r.status === 'skipped') return `migrate: skipped — ${r.reason}`;
     const what =
