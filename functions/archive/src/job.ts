@@ -1,5 +1,6 @@
 import {
   ARCHIVABLE_NAMES,
+  archiveOldRows,
   booleanField,
   choiceField,
   configField,
@@ -7,7 +8,6 @@ import {
   integerField,
   isoDateField,
   pathField,
-  runArchive,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
@@ -55,7 +55,7 @@ export const archiveJob = defineJob({
     ['$0 archive --before 2025-01-01 --copy-only --export csv', 'copy and export, keep the live rows'],
   ],
   run: (e, { progress, signal, logger }) =>
-    runArchive(e.db, {
+    archiveOldRows(e.db, {
       ...e,
       onBatch: (done, total) => progress.update(done, total, 'orders'),
       signal,

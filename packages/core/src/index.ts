@@ -17,7 +17,12 @@ export {
   exportPathFor,
   openArchiveExport,
 } from './archive/export.js';
-export { archiveCutoff, type RunArchiveOptions, type RunArchiveResult, runArchive } from './archive/run.js';
+export {
+  type ArchiveOldRowsOptions,
+  type ArchiveOldRowsResult,
+  archiveCutoff,
+  archiveOldRows,
+} from './archive/old-rows.js';
 export {
   applyRetention,
   type BackupOptions,

@@ -5,12 +5,12 @@ import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   archiveCutoff,
+  archiveOldRows,
   exportPathFor,
   initDatabase,
   insertShipments,
   openArchiveExport,
   openDatabase,
-  runArchive,
 } from '../src/index.js';
 
 let dir: string;
@@ -81,10 +81,10 @@ describe('openArchiveExport', () => {
   });
 });
 
-describe('runArchive with --export', () => {
+describe('archiveOldRows with --export', () => {
   it('publishes the export of every moved row once the run succeeded', async () => {
     const path = liveDatabase(25);
-    const r = await runArchive(path, { ...options, export: 'ndjson', now: new Date('2026-12-02T00:00:00Z') });
+    const r = await archiveOldRows(path, { ...options, export: 'ndjson', now: new Date('2026-12-02T00:00:00Z') });
     expect(r.moved).toEqual({ shipped_orders: 25, shipped_items: 50 });
     expect(r.export).toMatch(/ora_archive_export_2025-01-01_\d+\.ndjson\.gz$/);
     const lines = gunzipSync(readFileSync(r.export as string))
@@ -103,7 +103,7 @@ describe('runArchive with --export', () => {
     const stop = new AbortController();
     let abandoned = '';
     await expect(
-      runArchive(path, {
+      archiveOldRows(path, {
         ...options,
         export: 'csv',
         signal: stop.signal,

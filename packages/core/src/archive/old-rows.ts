@@ -6,7 +6,7 @@ import type { ArchivableName } from './archivable.js';
 import { type ArchiveReport, archiveRows, assertArchivableAt } from './archive.js';
 import { type ArchiveExport, type ExportFormat, exportPathFor, openArchiveExport } from './export.js';
 
-export interface RunArchiveOptions {
+export interface ArchiveOldRowsOptions {
   table: ArchivableName;
   /** Rows dated before this day (YYYY-MM-DD) move; or give `olderThan`. */
   before?: string | undefined;
@@ -33,7 +33,7 @@ export interface RunArchiveOptions {
 }
 
 /** Flattened to an object type (not an interface), so that it is a job outcome. */
-export type RunArchiveResult = { [K in keyof ArchiveReport]: ArchiveReport[K] } & {
+export type ArchiveOldRowsResult = { [K in keyof ArchiveReport]: ArchiveReport[K] } & {
   status: 'ok' | 'skipped';
   warnings: string[];
   reason?: string;
@@ -73,7 +73,7 @@ export function archiveCutoff(o: { before?: string | undefined; olderThan?: stri
 }
 
 /**
- * `runArchive(path, options): Promise<RunArchiveResult>` — the archive job: checks the database on
+ * `archiveOldRows(path, options): Promise<ArchiveOldRowsResult>` — the archive job: checks the database on
  * a read-only connection first (a refused one stays byte-identical), then `archiveRows` in short
  * verified batches (a dry run only reads), with the optional export published only when the run
  * succeeds; reports free pages afterwards, whether a VACUUM is advisable, and a warning when
@@ -81,12 +81,12 @@ export function archiveCutoff(o: { before?: string | undefined; olderThan?: stri
  *
  * ### Examples
  * ```ts
- * const r = await runArchive('ora.db', { table: 'shipped_orders', olderThan: '365d', batchSize: 500,
+ * const r = await archiveOldRows('ora.db', { table: 'shipped_orders', olderThan: '365d', batchSize: 500,
  *   maxLockMs: 50, copyOnly: false, dryRun: false, vacuumThresholdPct: 25, busyTimeoutMs: 8000 });
  * r.moved; // { shipped_orders: 120, shipped_items: 360 }
  * ```
  */
-export async function runArchive(path: string, o: RunArchiveOptions): Promise<RunArchiveResult> {
+export async function archiveOldRows(path: string, o: ArchiveOldRowsOptions): Promise<ArchiveOldRowsResult> {
   const cutoff = archiveCutoff(o, o.now ?? new Date());
   // Checked on a read-only connection first: a refused database stays byte-identical.
   assertArchivableAt(path, o.table, o.busyTimeoutMs);
