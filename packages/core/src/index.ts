@@ -208,7 +208,6 @@ export {
   type TableDescription,
 } from './schema/describe.js';
 export { assertSchemaCurrent, type MigrateResult, migrate, schemaVersion } from './schema/migrate.js';
-export { type MigrateDatabaseOptions, migrateDatabase } from './schema/migrate-database.js';
 export { alertLevelSql, LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './schema/migrations.js';
 export {
   type AdoptionPlan,

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { initDatabase, LATEST_SCHEMA_VERSION, migrateDatabase } from '../src/index.js';
+import { migrateDatabase } from '../src/backup/index.js';
+import { initDatabase, LATEST_SCHEMA_VERSION } from '../src/index.js';
 
 let dir: string;
 beforeEach(() => {

@@ -1,13 +1,5 @@
-import {
-  backupStoreFields,
-  booleanField,
-  configField,
-  formatMib,
-  isVerified,
-  migrateDatabase,
-  textTable,
-} from '@ora/core';
-import { openBackupStore } from '@ora/core/backup';
+import { backupStoreFields, booleanField, configField, formatMib, isVerified, textTable } from '@ora/core';
+import { migrateDatabase, openBackupStore } from '@ora/core/backup';
 import { backupVerifyJob } from '@ora/fn-backup-verify/job';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';

@@ -1,6 +1,8 @@
 // `@ora/core/backup`: snapshots, compression, manifests, the stores, retention, verify and restore.
 // The S3 store's client is `@ora/core/s3`, loaded on the store's first request (store.ts).
 
+// Here, not in the main barrel: it backs up first, so it reaches the stores (and the S3 chunk).
+export { type MigrateDatabaseOptions, migrateDatabase } from '../schema/migrate-database.js';
 export {
   applyRetention,
   type BackupOptions,
