@@ -90,12 +90,12 @@ export function fileStamp(d = new Date()): string {
 }
 
 /** Writes `text` to `path` atomically and durably: exclusive temp file (0600), fsync, rename, fsync dir. */
-export function writeFileDurably(path: string, text: string, dir: string, tempName: string): void {
+export function writeFileDurably(path: string, text: string | Buffer, dir: string, tempName: string): void {
   const temp = `${dir}/${tempName}`;
   try {
     const fd = openSync(temp, 'wx', 0o600);
     try {
-      writeSync(fd, text);
+      writeSync(fd, typeof text === 'string' ? Buffer.from(text) : text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

@@ -1,0 +1,684 @@
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { openCopy } from '../backup/backup.js';
+import { BACKUP_ID_RE, newBackupId } from '../backup/manifest.js';
+import { withDatabase } from '../connection/connection.js';
+import { BackupInvalidError, InvalidInputError, LockHeldError } from '../errors/errors.js';
+import { ensurePrivateDir, fsyncDir, ioError, writeFileDurably } from '../fs/files.js';
+import { checkIntegrity } from '../integrity/integrity.js';
+import { acquireJobLock, type JobLock } from '../locking/job-lock.js';
+import { VERSION } from '../version.js';
+import { checkPackFile, PackReader, PackWriter, packFile } from './pack.js';
+import {
+  encodeDeltaMap,
+  encodeFullMap,
+  type MapEntry,
+  mapChain,
+  mapFile,
+  type PageState,
+  referencedPacks,
+  resolveMap,
+  writeMap,
+} from './page-map.js';
+import { DEFAULT_POINT_RETENTION, type PointRetention, planPointRetention } from './retention.js';
+import { readSnapshotPages, type SnapshotInfo } from './snapshot-pages.js';
+
+/**
+ * A store of restore points in a local directory:
+ *
+ *     points/<id>.json   one manifest per point — a point exists once its manifest does
+ *     maps/<id>.map      its page map (full, or a delta against its parent's; see page-map.ts)
+ *     packs/<id>.pack    the pages it added, content-addressed (see pack.ts); none if it added none
+ *     store.ora-job-lock held while a point is written or the store is pruned
+ *
+ * Files are written temp → fsync → rename → fsync dir, manifest last; prune deletes manifests
+ * first, then what no remaining manifest references. So a crash at any instant leaves every
+ * published point complete, plus at most some garbage the next prune removes.
+ */
+
+const packSchema = z.object({
+  name: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number(),
+  pages: z.number(),
+});
+
+export const pointManifestSchema = z.object({
+  format: z.literal('ora-restore-point'),
+  formatVersion: z.literal(1),
+  id: z.string().regex(BACKUP_ID_RE),
+  createdAt: z.string(),
+  tool: z.object({ name: z.string(), version: z.string() }),
+  source: z.string(),
+  parent: z.string().regex(BACKUP_ID_RE).nullable(),
+  pageSize: z.number(),
+  pageCount: z.number(),
+  userVersion: z.number(),
+  snapshot: z.object({
+    method: z.literal('read-transaction'),
+    journalMode: z.string(),
+    mxFrame: z.number(),
+    walPages: z.number(),
+  }),
+  changedPages: z.number(),
+  newPages: z.number(),
+  /** Bytes this point added to the store: its pack, its map, its manifest (about). */
+  storedBytes: z.number(),
+  map: z.object({
+    kind: z.enum(['full', 'delta']),
+    bytes: z.number(),
+    /** Delta bytes since the last full map in its chain, this one included. */
+    chainBytes: z.number(),
+    /** Bytes of the full map its chain starts from (its own if full). */
+    fullBytes: z.number(),
+    chainLength: z.number(),
+  }),
+  /** The pack this point wrote, if it wrote one. */
+  pack: packSchema.nullable(),
+  /** Every pack the point's pages live in (its own included), with their checksums. */
+  packs: z.array(packSchema),
+  durationMs: z.number(),
+});
+export type PointManifest = z.infer<typeof pointManifestSchema>;
+
+const POINTS = 'points';
+const MAPS = 'maps';
+const PACKS = 'packs';
+/** A chain of deltas longer than this gets a full map (bounds the files a restore reads). */
+const MAX_CHAIN = 500;
+/** Deltas may add up to the last full map's size, or this much when that map is smaller. */
+const MIN_CHAIN_BYTES = 16 * 1024;
+
+function dirs(dir: string) {
+  return { points: join(dir, POINTS), maps: join(dir, MAPS), packs: join(dir, PACKS) };
+}
+
+function lockStore(dir: string, job: string, waitMs: number): JobLock {
+  ensurePrivateDir(dir);
+  return acquireJobLock(join(dir, 'store'), { job, waitMs });
+}
+
+export interface ListedPoints {
+  /** Oldest first. */
+  points: PointManifest[];
+  unreadable: { file: string; problem: string }[];
+}
+
+/** The published points of a store, oldest first; unreadable manifests are named, not skipped silently. */
+export function listPoints(dir: string): ListedPoints {
+  const d = dirs(dir).points;
+  if (!existsSync(d)) return { points: [], unreadable: [] };
+  const points: PointManifest[] = [];
+  const unreadable: ListedPoints['unreadable'] = [];
+  for (const name of readdirSync(d).sort()) {
+    if (!name.endsWith('.json') || name.startsWith('.')) continue;
+    try {
+      const parsed = pointManifestSchema.safeParse(JSON.parse(readFileSync(join(d, name), 'utf8')));
+      if (parsed.success && `${parsed.data.id}.json` === name) points.push(parsed.data);
+      else unreadable.push({ file: name, problem: 'manifest does not match its schema' });
+    } catch (error) {
+      unreadable.push({ file: name, problem: (error as Error).message });
+    }
+  }
+  points.sort((a, b) => (a.id < b.id ? -1 : 1));
+  return { points, unreadable };
+}
+
+/** One line of `backup list` for points: what each holds and the time its restore stands for. */
+export interface PointSummary {
+  id: string;
+  createdAt: string;
+  kind: 'full' | 'delta';
+  parent: string | null;
+  pageCount: number;
+  changedPages: number;
+  storedBytes: number;
+  /** The point is the state from `createdAt` until the next point's time (null: the newest). */
+  coversUntil: string | null;
+}
+
+export function summarizePoints(points: readonly PointManifest[]): PointSummary[] {
+  return points.map((p, i) => ({
+    id: p.id,
+    createdAt: p.createdAt,
+    kind: p.map.kind,
+    parent: p.parent,
+    pageCount: p.pageCount,
+    changedPages: p.changedPages,
+    storedBytes: p.storedBytes,
+    coversUntil: points[i + 1]?.createdAt ?? null,
+  }));
+}
+
+/** Picks a point by id, or the newest at or before `at`. */
+export function pickPoint(
+  points: readonly PointManifest[],
+  selector: { id?: string; at?: Date },
+  dir: string,
+): PointManifest {
+  if (selector.id !== undefined) {
+    if (!BACKUP_ID_RE.test(selector.id)) {
+      throw new InvalidInputError(
+        `restore point id '${selector.id}' is not an id (ora-YYYYMMDDTHHMMSSmmmZ-xxxxxx); list them with backup list`,
+      );
+    }
+    const p = points.find((q) => q.id === selector.id);
+    if (!p) throw new InvalidInputError(`no restore point ${selector.id} in ${dir}; list them with backup list`);
+    return p;
+  }
+  if (selector.at) {
+    const at = selector.at.getTime();
+    const p = [...points].reverse().find((q) => Date.parse(q.createdAt) <= at);
+    if (!p) {
+      throw new InvalidInputError(
+        `no restore point at or before ${selector.at.toISOString()} in ${dir} (the oldest is ${points[0]?.createdAt ?? 'none: the store is empty'})`,
+      );
+    }
+    return p;
+  }
+  const p = points[points.length - 1];
+  if (!p) throw new InvalidInputError(`no restore points in ${dir}`);
+  return p;
+}
+
+export interface TakePointOptions {
+  database: string;
+  dir: string;
+  now?: Date;
+  /** How long to wait for the database's job lock and the store's lock (default 0: skip at once). */
+  lockWaitMs?: number;
+  busyTimeoutMs?: number;
+}
+
+export type TakePointResult =
+  | { status: 'taken'; point: PointManifest; snapshot: SnapshotInfo }
+  | { status: 'skipped'; reason: string };
+
+interface ParentState {
+  manifest: PointManifest;
+  state: PageState;
+  readers: PackReader[];
+}
+
+function loadParent(dir: string, manifest: PointManifest): ParentState {
+  const d = dirs(dir);
+  const state = resolveMap(d.maps, manifest.id);
+  const readers: PackReader[] = [];
+  try {
+    for (const name of state.packs) readers.push(new PackReader(join(d.packs, packFile(name))));
+  } catch (error) {
+    for (const r of readers) r.close();
+    throw error;
+  }
+  return { manifest, state, readers };
+}
+
+/**
+ * Takes a restore point of `database` into the store at `dir`: one consistent snapshot read
+ * under a read transaction (no write lock), every page hashed (SHA-256), the pages whose hash the
+ * parent point does not have for that page number looked up among the parent's packs (content
+ * addressing: a page moved or restored to earlier content is not stored again) and otherwise
+ * added to this point's pack; then its page map and manifest.
+ *
+ * Returns `skipped` when the database's job lock (a vacuum, a restore …) or the store's lock (a
+ * prune) is held past `lockWaitMs`.
+ */
+export function takePoint(options: TakePointOptions): TakePointResult {
+  const started = performance.now();
+  const waitMs = options.lockWaitMs ?? 0;
+  let dbLock: JobLock;
+  try {
+    dbLock = acquireJobLock(options.database, { job: 'backup --incremental', waitMs });
+  } catch (error) {
+    if (error instanceof LockHeldError) return { status: 'skipped', reason: error.message };
+    throw error;
+  }
+  let storeLock: JobLock | undefined;
+  let parent: ParentState | undefined;
+  let loaded: ParentState | undefined;
+  let writer: PackWriter | undefined;
+  try {
+    try {
+      storeLock = lockStore(options.dir, 'backup --incremental', waitMs);
+    } catch (error) {
+      if (error instanceof LockHeldError) return { status: 'skipped', reason: error.message };
+      throw error;
+    }
+    const d = dirs(options.dir);
+    for (const sub of [d.points, d.maps, d.packs]) ensurePrivateDir(sub);
+    const now = options.now ?? new Date();
+    const id = newBackupId(now);
+    const { points } = listPoints(options.dir);
+    const last = points[points.length - 1];
+    if (last) {
+      loaded = loadParent(options.dir, last);
+      parent = loaded;
+    }
+
+    const hashAt = (i: number): Buffer | null => {
+      if (!parent || i >= parent.state.pageCount) return null;
+      return (parent.readers[parent.state.pack[i] as number] as PackReader).hashOf(parent.state.slot[i] as number);
+    };
+    // Every page the parent's packs hold, by hash (built at the first changed page), and this point's.
+    let known: Map<string, { pack: string; slot: number }> | null = null;
+    const knownPages = (): Map<string, { pack: string; slot: number }> => {
+      if (known) return known;
+      const m = new Map<string, { pack: string; slot: number }>();
+      parent?.state.packs.forEach((name, k) => {
+        const r = parent?.readers[k] as PackReader;
+        for (let s = 0; s < r.pages; s++) m.set(r.hashOf(s).toString('latin1'), { pack: name, slot: s });
+      });
+      known = m;
+      return m;
+    };
+    const entries: MapEntry[] = [];
+    const snapshot = readSnapshotPages(
+      options.database,
+      (pgno, page) => {
+        if (!writer) {
+          // A page size changed (VACUUM with a new page_size) starts over: a full point.
+          if (parent && parent.state.pageSize !== page.length) parent = undefined;
+          writer = new PackWriter(d.packs, id, page.length);
+        }
+        const hash = createHash('sha256').update(page).digest();
+        if (hashAt(pgno - 1)?.equals(hash)) return;
+        const key = hash.toString('latin1');
+        const found = knownPages().get(key);
+        if (found) {
+          entries.push({ pgno, pack: found.pack, slot: found.slot });
+          return;
+        }
+        const slot = writer.add(hash, page);
+        knownPages().set(key, { pack: id, slot });
+        entries.push({ pgno, pack: id, slot });
+      },
+      options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {},
+    );
+    const pageSize = snapshot.pageSize;
+    const newPages = writer?.pages ?? 0;
+    const pack = writer && newPages > 0 ? writer.finish() : null;
+    if (writer && newPages === 0) writer.abort();
+    writer = undefined;
+
+    // The new state: the parent's, cut or grown to the new size, with the changed pages.
+    const base = parent?.state;
+    const packs = base ? [...base.packs] : [];
+    const packIndex = new Map(packs.map((n, i) => [n, i]));
+    const state: PageState = {
+      pageSize,
+      pageCount: snapshot.pageCount,
+      packs,
+      pack: new Uint32Array(snapshot.pageCount),
+      slot: new Uint32Array(snapshot.pageCount),
+    };
+    if (base) {
+      const keep = Math.min(base.pageCount, snapshot.pageCount);
+      state.pack.set(base.pack.subarray(0, keep));
+      state.slot.set(base.slot.subarray(0, keep));
+    }
+    for (const e of entries) {
+      let k = packIndex.get(e.pack);
+      if (k === undefined) {
+        k = packs.length;
+        packs.push(e.pack);
+        packIndex.set(e.pack, k);
+      }
+      state.pack[e.pgno - 1] = k;
+      state.slot[e.pgno - 1] = e.slot;
+    }
+    const pm = parent?.manifest;
+    let mapData = pm ? encodeDeltaMap(id, pm.id, pageSize, snapshot.pageCount, entries) : null;
+    let map: PointManifest['map'];
+    if (
+      pm &&
+      mapData &&
+      pm.map.chainBytes + mapData.length <= Math.max(pm.map.fullBytes, MIN_CHAIN_BYTES) &&
+      pm.map.chainLength < MAX_CHAIN
+    ) {
+      map = {
+        kind: 'delta',
+        bytes: mapData.length,
+        chainBytes: pm.map.chainBytes + mapData.length,
+        fullBytes: pm.map.fullBytes,
+        chainLength: pm.map.chainLength + 1,
+      };
+    } else {
+      mapData = encodeFullMap(id, state);
+      map = { kind: 'full', bytes: mapData.length, chainBytes: 0, fullBytes: mapData.length, chainLength: 0 };
+    }
+    writeMap(d.maps, id, mapData);
+
+    const known2 = new Map<string, z.infer<typeof packSchema>>();
+    for (const q of pm?.packs ?? []) known2.set(q.name, q);
+    if (pack) known2.set(pack.name, pack);
+    const referenced = referencedPacks(state).map((n) => {
+      const info = known2.get(n);
+      if (!info) throw new BackupInvalidError(`restore point ${pm?.id}: pack ${n} is not in its manifest`);
+      return info;
+    });
+    const manifest: PointManifest = {
+      format: 'ora-restore-point',
+      formatVersion: 1,
+      id,
+      createdAt: now.toISOString(),
+      tool: { name: 'ora-db', version: VERSION },
+      source: options.database,
+      parent: pm?.id ?? null,
+      pageSize,
+      pageCount: snapshot.pageCount,
+      userVersion: snapshot.userVersion,
+      snapshot: {
+        method: 'read-transaction',
+        journalMode: snapshot.journalMode,
+        mxFrame: snapshot.mxFrame,
+        walPages: snapshot.walPages,
+      },
+      changedPages: entries.length,
+      newPages,
+      storedBytes: 0,
+      map,
+      pack,
+      packs: referenced,
+      durationMs: 0,
+    };
+    manifest.durationMs = Math.round(performance.now() - started);
+    const draft = JSON.stringify(manifest, null, 2);
+    manifest.storedBytes = (pack?.bytes ?? 0) + mapData.length + draft.length + 8;
+    writeFileDurably(
+      join(d.points, `${id}.json`),
+      `${JSON.stringify(manifest, null, 2)}\n`,
+      d.points,
+      `.tmp-${process.pid}-${id}.json`,
+    );
+    return { status: 'taken', point: manifest, snapshot };
+  } finally {
+    writer?.abort();
+    for (const r of loaded?.readers ?? []) r.close();
+    storeLock?.release();
+    dbLock.release();
+  }
+}
+
+function packsBroken(dir: string, points: readonly PointManifest[], damaged: Map<string, string>): string {
+  const lines = [...damaged].map(([name, problem]) => {
+    const breaks = points.filter((p) => p.packs.some((q) => q.name === name)).map((p) => p.id);
+    return `pack ${join(dirs(dir).packs, packFile(name))} is damaged (${problem}); it breaks restore point${breaks.length === 1 ? '' : 's'} ${breaks.join(', ')}`;
+  });
+  return lines.join('; ');
+}
+
+export interface RebuildReport {
+  id: string;
+  dest: string;
+  pageCount: number;
+  bytes: number;
+  packsRead: number;
+  integrity: { ok: boolean; durationMs: number };
+  durationMs: number;
+}
+
+/**
+ * Rebuilds point `id` into the new file `dest` and verifies it: the packs' checksums against the
+ * manifest, the maps' checksums, every page's hash as it is decoded, then `integrity_check` and
+ * the page count and `user_version` against the manifest. A damaged pack is refused, naming
+ * every point it breaks; on any failure `dest` is removed.
+ */
+export function rebuildPoint(dir: string, id: string, dest: string): RebuildReport {
+  const started = performance.now();
+  const { points } = listPoints(dir);
+  const manifest = pickPoint(points, { id }, dir);
+  const d = dirs(dir);
+  const damaged = new Map<string, string>();
+  for (const q of manifest.packs) {
+    const problem = checkPackFile(join(d.packs, packFile(q.name)), q.sha256);
+    if (problem) damaged.set(q.name, problem);
+  }
+  if (damaged.size > 0) throw new BackupInvalidError(packsBroken(dir, points, damaged));
+  const state = resolveMap(d.maps, manifest.id);
+  if (state.pageCount !== manifest.pageCount || state.pageSize !== manifest.pageSize) {
+    throw new BackupInvalidError(`restore point ${id}: its page map does not match its manifest`);
+  }
+  const listed = new Set(manifest.packs.map((q) => q.name));
+  for (const n of referencedPacks(state)) {
+    if (!listed.has(n))
+      throw new BackupInvalidError(`restore point ${id}: page map names pack ${n}, its manifest does not`);
+  }
+  let fd: number;
+  try {
+    fd = openSync(dest, 'wx', 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new InvalidInputError(`${dest} already exists; rebuild a point into a new file`);
+    }
+    throw ioError(error, `creating ${dest}`);
+  }
+  let ok = false;
+  try {
+    writePages(d.packs, state, fd);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = -1;
+    const integrity = withDatabase(openCopy(dest), (db) => {
+      const r = checkIntegrity(db, { full: true, maxProblems: 10 });
+      const pages = Number(db.pragma('page_count'));
+      const uv = Number(db.pragma('user_version'));
+      if (r.ok && (pages !== manifest.pageCount || uv !== manifest.userVersion)) {
+        return {
+          ...r,
+          ok: false,
+          problems: [
+            `page_count ${pages} / user_version ${uv}, manifest ${manifest.pageCount} / ${manifest.userVersion}`,
+          ],
+        };
+      }
+      return r;
+    });
+    if (!integrity.ok) {
+      throw new BackupInvalidError(
+        `restore point ${id} rebuilt into ${dest} fails integrity_check: ${integrity.problems.join('; ')}`,
+      );
+    }
+    ok = true;
+    return {
+      id,
+      dest,
+      pageCount: state.pageCount,
+      bytes: state.pageCount * state.pageSize,
+      packsRead: state.packs.length,
+      integrity: { ok: true, durationMs: integrity.durationMs },
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    if (fd >= 0) closeSync(fd);
+    if (!ok) {
+      rmSync(dest, { force: true });
+      rmSync(`${dest}-wal`, { force: true });
+      rmSync(`${dest}-shm`, { force: true });
+    }
+  }
+}
+
+/** Writes every page of `state` into `fd`, one pack and one block at a time, coalescing runs. */
+function writePages(packDir: string, state: PageState, fd: number): void {
+  const ps = state.pageSize;
+  // Pages grouped by pack, each group ordered by slot (so each block is decoded once).
+  const groups: number[][] = state.packs.map(() => []);
+  for (let i = 0; i < state.pageCount; i++) (groups[state.pack[i] as number] as number[]).push(i);
+  state.packs.forEach((name, k) => {
+    const pages = (groups[k] as number[]).sort(
+      (a, b) => (state.slot[a] as number) - (state.slot[b] as number) || a - b,
+    );
+    if (pages.length === 0) return;
+    const reader = new PackReader(join(packDir, packFile(name)));
+    try {
+      if (reader.pageSize !== ps)
+        throw new BackupInvalidError(`pack ${reader.path} has pages of ${reader.pageSize} bytes, not ${ps}`);
+      let blockNo = -1;
+      let block: Buffer = Buffer.alloc(0);
+      let run: { start: number; from: number; count: number } | null = null; // pages `start..`, block offset `from`
+      const flush = () => {
+        if (!run) return;
+        writeSync(fd, block, run.from * ps, run.count * ps, run.start * ps);
+        run = null;
+      };
+      for (const i of pages) {
+        const slot = state.slot[i] as number;
+        if (slot >= reader.pages) throw new BackupInvalidError(`pack ${reader.path} has no slot ${slot}`);
+        const b = Math.floor(slot / 64);
+        if (b !== blockNo) {
+          flush();
+          block = reader.readBlock(b);
+          blockNo = b;
+        }
+        const within = slot % 64;
+        const r = run as { start: number; from: number; count: number } | null;
+        if (r && r.start + r.count === i && r.from + r.count === within) r.count++;
+        else {
+          flush();
+          run = { start: i, from: within, count: 1 };
+        }
+      }
+      flush();
+    } finally {
+      reader.close();
+    }
+  });
+}
+
+export interface VerifyPointsReport {
+  ok: boolean;
+  points: { id: string; ok: boolean; problems: string[] }[];
+  damagedPacks: { name: string; problem: string; breaks: string[] }[];
+}
+
+/**
+ * Checks every pack's checksum and every point's map chain, and names the points each damaged
+ * pack or map breaks. (Rebuilding points and `integrity_check` on them is `rebuildPoint`.)
+ */
+export function verifyPoints(dir: string): VerifyPointsReport {
+  const { points, unreadable } = listPoints(dir);
+  const d = dirs(dir);
+  const packProblems = new Map<string, string | null>();
+  const report: VerifyPointsReport = { ok: unreadable.length === 0, points: [], damagedPacks: [] };
+  for (const p of points) {
+    const problems: string[] = [];
+    for (const q of p.packs) {
+      if (!packProblems.has(q.name)) packProblems.set(q.name, checkPackFile(join(d.packs, packFile(q.name)), q.sha256));
+      const problem = packProblems.get(q.name);
+      if (problem) problems.push(`pack ${q.name}: ${problem}`);
+    }
+    try {
+      const state = resolveMap(d.maps, p.id);
+      if (state.pageCount !== p.pageCount)
+        problems.push(`page map has ${state.pageCount} pages, manifest ${p.pageCount}`);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+    if (problems.length > 0) report.ok = false;
+    report.points.push({ id: p.id, ok: problems.length === 0, problems });
+  }
+  for (const [name, problem] of packProblems) {
+    if (!problem) continue;
+    report.damagedPacks.push({
+      name,
+      problem,
+      breaks: points.filter((p) => p.packs.some((q) => q.name === name)).map((p) => p.id),
+    });
+  }
+  return report;
+}
+
+export interface PruneOptions {
+  now?: Date;
+  policy?: PointRetention;
+  lockWaitMs?: number;
+  dryRun?: boolean;
+  /** Called after each file it deletes (tests use it to pace the run). */
+  onDelete?: (path: string) => void;
+}
+
+export interface PruneReport {
+  kept: { id: string; reason: string }[];
+  dropped: string[];
+  deletedMaps: string[];
+  deletedPacks: string[];
+  freedBytes: number;
+}
+
+/**
+ * Applies the retention policy under the store's lock (never while a point is written): deletes
+ * the dropped points' manifests first, then every map no remaining point's chain reads, then
+ * every pack no remaining point references (and temps of runs that died). Each step deletes only
+ * what no manifest still on disk needs, so a crash at any instant leaves every remaining point
+ * restorable. An unreadable manifest stops the prune before anything is deleted.
+ */
+export function prunePoints(dir: string, options: PruneOptions = {}): PruneReport {
+  const lock = lockStore(dir, 'prune', options.lockWaitMs ?? 0);
+  try {
+    const d = dirs(dir);
+    const { points, unreadable } = listPoints(dir);
+    if (unreadable.length > 0) {
+      throw new BackupInvalidError(
+        `cannot prune ${dir}: manifest ${unreadable[0]?.file} is unreadable (${unreadable[0]?.problem}); it may reference packs a prune would delete — move it away or repair it`,
+      );
+    }
+    const plan = planPointRetention(points, options.now ?? new Date(), options.policy ?? DEFAULT_POINT_RETENTION);
+    const report: PruneReport = {
+      kept: plan.keep.map((k) => ({ id: k.point.id, reason: k.reason })),
+      dropped: plan.drop.map((p) => p.id),
+      deletedMaps: [],
+      deletedPacks: [],
+      freedBytes: 0,
+    };
+    if (options.dryRun) return report;
+    const remove = (path: string) => {
+      let bytes = 0;
+      try {
+        bytes = statSync(path).size;
+      } catch {
+        // gone already
+      }
+      rmSync(path, { force: true });
+      report.freedBytes += bytes;
+      options.onDelete?.(path);
+    };
+    for (const p of plan.drop) remove(join(d.points, `${p.id}.json`));
+    if (plan.drop.length > 0) fsyncDir(d.points);
+    const kept = plan.keep.map((k) => k.point);
+    const maps = new Set<string>();
+    for (const p of kept) for (const m of mapChain(d.maps, p.id)) maps.add(mapFile(m.header.id));
+    const packs = new Set(kept.flatMap((p) => p.packs.map((q) => packFile(q.name))));
+    for (const [sub, keep, list] of [
+      [d.maps, maps, report.deletedMaps],
+      [d.packs, packs, report.deletedPacks],
+    ] as const) {
+      if (!existsSync(sub)) continue;
+      let any = false;
+      for (const name of readdirSync(sub)) {
+        if (keep.has(name)) continue;
+        remove(join(sub, name));
+        list.push(name);
+        any = true;
+      }
+      if (any) fsyncDir(sub);
+    }
+    for (const name of existsSync(d.points) ? readdirSync(d.points) : []) {
+      if (name.startsWith('.tmp-')) remove(join(d.points, name));
+    }
+    return report;
+  } finally {
+    lock.release();
+  }
+}

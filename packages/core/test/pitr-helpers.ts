@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type OraDatabase, openDatabase, openRaw, withDatabase } from '../src/connection/connection.js';
+
+/** A fresh temp directory; removed by `cleanup`. */
+export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A WAL database with two tables and an index, `rows` rows of ~400 bytes each. */
+export function makeDatabase(path: string, rows: number): void {
+  withDatabase(openDatabase(path, { create: true }), (db) => {
+    db.exec(`CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, payload BLOB);
+             CREATE INDEX items_name ON items(name);
+             CREATE TABLE counter (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+             INSERT INTO counter VALUES (1, 0);`);
+    insertItems(db, 1, rows);
+  });
+}
+
+export function insertItems(db: OraDatabase, from: number, count: number): void {
+  const insert = db.prepare('INSERT INTO items (id, name, payload) VALUES (?, ?, randomblob(400))');
+  db.transaction(() => {
+    for (let i = from; i < from + count; i++) insert.run(i, `item-${(i * 7919) % 100000}`);
+  });
+}
+
+/**
+ * Every table's full content (schema and user_version included), row by row, as a SHA-256 plus
+ * the row counts: equal results mean equal content.
+ */
+export function dumpDatabase(path: string): string {
+  return withDatabase(openRaw(path, { readonly: true }), (db) => {
+    const hash = createHash('sha256');
+    const tables = db.values<string>(
+      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    );
+    hash.update(
+      JSON.stringify([db.all('SELECT type, name, sql FROM sqlite_schema ORDER BY name'), db.pragma('user_version')]),
+    );
+    const counts: string[] = [];
+    for (const t of tables) {
+      let n = 0;
+      for (const r of db
+        .prepare(`SELECT * FROM "${t.replaceAll('"', '""')}" ORDER BY 1`)
+        .raw()
+        .iterate()) {
+        hash.update(JSON.stringify(r.map((v) => (Buffer.isBuffer(v) ? v.toString('hex') : v))));
+        n++;
+      }
+      counts.push(`${t}:${n}`);
+    }
+    return `${counts.join(' ')} ${hash.digest('hex')}`;
+  });
+}
