@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, withDatabase } from '../src/connection/connection.js';
 import { listPoints, prunePoints, rebuildPoint, takePoint } from '../src/pitr/store.js';
+import { prng as rng } from '../src/seed/demo-data.js';
 import { dumpDatabase, insertItems, makeDatabase, tempDir } from './pitr-helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -13,18 +14,6 @@ const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
-
-/** mulberry32: the kill instants come from a seed, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs the child; once it says it is ready, SIGKILLs it after `killAfterMs`. Resolves when it is gone. */
 function runAndKill(args: string[], killAfterMs: number): Promise<{ killed: boolean; out: string }> {
