@@ -32,7 +32,7 @@ export interface LiveRestoreBenchResult {
 }
 
 /** The guide's own client (bench/guide/writer.py) committing at `rate`/s until stopped. */
-async function startGuideWriter(
+export async function startGuideWriter(
   root: string,
   db: string,
   rate: number,
