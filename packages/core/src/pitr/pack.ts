@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as digest } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { compress, decompress } from 'zstd-napi';
@@ -230,7 +230,7 @@ export class PackReader {
     for (let p = 0; p < b.pages; p++) {
       const slot = i * PAGES_PER_BLOCK + p;
       const page = data.subarray(p * this.pageSize, (p + 1) * this.pageSize);
-      if (!createHash('sha256').update(page).digest().equals(this.hashOf(slot))) {
+      if (!digest('sha256', page, 'buffer').equals(this.hashOf(slot))) {
         throw damaged(this.path, `page in slot ${slot} does not match its hash`);
       }
     }

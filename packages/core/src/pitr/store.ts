@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as digest } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -203,8 +203,16 @@ export interface TakePointOptions {
 }
 
 export type TakePointResult =
-  | { status: 'taken'; point: PointManifest; snapshot: SnapshotInfo }
+  | { status: 'taken'; point: PointManifest; snapshot: SnapshotInfo; phases: PointPhases }
   | { status: 'skipped'; reason: string };
+
+/** Where a point's time went (ms): the two locks, reading the parent's map and pack indexes, the snapshot read and hashing, writing pack, map and manifest. */
+export interface PointPhases {
+  lockMs: number;
+  parentMs: number;
+  snapshotMs: number;
+  publishMs: number;
+}
 
 interface ParentState {
   manifest: PointManifest;
@@ -258,6 +266,14 @@ export function takePoint(options: TakePointOptions): TakePointResult {
     }
     const d = dirs(options.dir);
     for (const sub of [d.points, d.maps, d.packs]) ensurePrivateDir(sub);
+    let mark = performance.now();
+    const lap = () => {
+      const now = performance.now();
+      const ms = Math.round(now - mark);
+      mark = now;
+      return ms;
+    };
+    const phases: PointPhases = { lockMs: Math.round(mark - started), parentMs: 0, snapshotMs: 0, publishMs: 0 };
     const now = options.now ?? new Date();
     const id = newBackupId(now);
     const { points } = listPoints(options.dir);
@@ -266,6 +282,7 @@ export function takePoint(options: TakePointOptions): TakePointResult {
       loaded = loadParent(options.dir, last);
       parent = loaded;
     }
+    phases.parentMs = lap();
 
     const hashAt = (i: number): Buffer | null => {
       if (!parent || i >= parent.state.pageCount) return null;
@@ -292,7 +309,7 @@ export function takePoint(options: TakePointOptions): TakePointResult {
           if (parent && parent.state.pageSize !== page.length) parent = undefined;
           writer = new PackWriter(d.packs, id, page.length);
         }
-        const hash = createHash('sha256').update(page).digest();
+        const hash = digest('sha256', page, 'buffer');
         if (hashAt(pgno - 1)?.equals(hash)) return;
         const key = hash.toString('latin1');
         const found = knownPages().get(key);
@@ -306,6 +323,7 @@ export function takePoint(options: TakePointOptions): TakePointResult {
       },
       options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {},
     );
+    phases.snapshotMs = lap();
     const pageSize = snapshot.pageSize;
     const newPages = writer?.pages ?? 0;
     const pack = writer && newPages > 0 ? writer.finish() : null;
@@ -402,7 +420,8 @@ export function takePoint(options: TakePointOptions): TakePointResult {
       d.points,
       `.tmp-${process.pid}-${id}.json`,
     );
-    return { status: 'taken', point: manifest, snapshot };
+    phases.publishMs = lap();
+    return { status: 'taken', point: manifest, snapshot, phases };
   } finally {
     writer?.abort();
     for (const r of loaded?.readers ?? []) r.close();
