@@ -179,6 +179,26 @@ while True:
     }
   }, 60_000);
 
+  it('takes points of a rollback-journal database too, and refuses bad rebuild targets and ids', () => {
+    const { root, db, store } = setup(500);
+    withDatabase(openDatabase(db), (d) => d.pragma('journal_mode = DELETE'));
+    const p1 = take(db, store);
+    expect(p1.snapshot.journalMode).toBe('delete');
+    const dump1 = dumpDatabase(db);
+    withDatabase(openDatabase(db), (d) => d.exec("UPDATE items SET name = 'j' WHERE id < 50"));
+    const p2 = take(db, store);
+    expect(p2.changedPages).toBeLessThan(p1.pageCount / 2);
+    const out = join(root, 'journal.db');
+    rebuildPoint(store, p1.id, out);
+    expect(dumpDatabase(out)).toBe(dump1);
+    // An existing file is never overwritten; an unknown or malformed id is bad input.
+    expect(() => rebuildPoint(store, p2.id, out)).toThrow(/already exists; rebuild a point into a new file/);
+    expect(dumpDatabase(out)).toBe(dump1);
+    expect(() => rebuildPoint(store, 'ora-20990101T000000000Z-abcdef', join(root, 'x.db'))).toThrow(/no restore point/);
+    expect(() => rebuildPoint(store, 'nope', join(root, 'y.db'))).toThrow(/is not an id/);
+    expect(existsSync(join(root, 'x.db')) || existsSync(join(root, 'y.db'))).toBe(false);
+  });
+
   it('skips a point while the database job lock or the store lock is held', () => {
     const { db, store } = setup(100);
     const lock = acquireJobLock(db, { job: 'weekly-vacuum', waitMs: 0 });
