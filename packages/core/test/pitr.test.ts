@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, withDatabase } from '../src/connection/connection.js';
@@ -133,6 +133,21 @@ describe('restore points', { timeout: 60_000 }, () => {
       { name: p2.id, problem: expect.stringMatching(/checksum/), breaks: [p2.id, p3.id] },
     ]);
     expect(v.points.map((p) => p.ok)).toEqual([true, false, false]);
+  });
+
+  it('takes a full point when the newest point cannot be read, instead of failing every run', () => {
+    const { root, db, store } = setup(500);
+    const p1 = take(db, store);
+    rmSync(join(store, 'packs', `${p1.id}.pack`));
+    withDatabase(openDatabase(db), (d) => d.exec("UPDATE items SET name = 'z' WHERE id = 3"));
+    const r = takePoint({ database: db, dir: store });
+    if (r.status !== 'taken') throw new Error(r.reason);
+    expect(r.notes[0]).toMatch(new RegExp(`newest point ${p1.id} cannot be read`));
+    expect(r.point.parent).toBeNull();
+    expect(r.point.newPages).toBe(r.point.pageCount);
+    const out = join(root, 'after-loss.db');
+    rebuildPoint(store, r.point.id, out);
+    expect(dumpDatabase(out)).toBe(dumpDatabase(db));
   });
 
   it('takes consistent points while another process writes', async () => {

@@ -171,6 +171,7 @@ export class PackReader {
     try {
       this.#fd = openSync(path, 'r');
     } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new BackupInvalidError(`pack ${path} is missing`);
       throw ioError(error, `opening pack ${path}`);
     }
     try {

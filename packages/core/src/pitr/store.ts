@@ -203,7 +203,7 @@ export interface TakePointOptions {
 }
 
 export type TakePointResult =
-  | { status: 'taken'; point: PointManifest; snapshot: SnapshotInfo; phases: PointPhases }
+  | { status: 'taken'; point: PointManifest; snapshot: SnapshotInfo; phases: PointPhases; notes: string[] }
   | { status: 'skipped'; reason: string };
 
 /** Where a point's time went (ms): the two locks, reading the parent's map and pack indexes, the snapshot read and hashing, writing pack, map and manifest. */
@@ -278,9 +278,17 @@ export function takePoint(options: TakePointOptions): TakePointResult {
     const id = newBackupId(now);
     const { points } = listPoints(options.dir);
     const last = points[points.length - 1];
+    const notes: string[] = [];
     if (last) {
-      loaded = loadParent(options.dir, last);
-      parent = loaded;
+      // A parent whose map or packs cannot be read would leave the store without new points
+      // until someone repairs it: this point is then a full one (and says why).
+      try {
+        loaded = loadParent(options.dir, last);
+        parent = loaded;
+      } catch (error) {
+        if (!(error instanceof BackupInvalidError)) throw error;
+        notes.push(`the newest point ${last.id} cannot be read (${error.message}); this point stores every page`);
+      }
     }
     phases.parentMs = lap();
 
@@ -421,7 +429,7 @@ export function takePoint(options: TakePointOptions): TakePointResult {
       `.tmp-${process.pid}-${id}.json`,
     );
     phases.publishMs = lap();
-    return { status: 'taken', point: manifest, snapshot, phases };
+    return { status: 'taken', point: manifest, snapshot, phases, notes };
   } finally {
     writer?.abort();
     for (const r of loaded?.readers ?? []) r.close();
