@@ -11,7 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { openCopy } from '../backup/backup.js';
 import { BACKUP_ID_RE, newBackupId } from '../backup/manifest.js';
 import { withDatabase } from '../connection/connection.js';
