@@ -53,7 +53,7 @@ function expectAllRestorable(root: string, store: string, dumps: Map<string, str
   return points.length;
 }
 
-describe('restore points survive SIGKILL', { timeout: 240_000 }, () => {
+describe('restore points survive SIGKILL', { timeout: 600_000 }, () => {
   it('during a point: every other point stays restorable, and prune clears what the killed run left', async () => {
     const t = tempDir('ora-pitr-crash');
     cleanups.push(t.cleanup);

@@ -164,12 +164,15 @@ while True:
     c.execute("INSERT INTO items (id, name, payload) VALUES (?, 'w', randomblob(3000))", (i,))
     c.execute('UPDATE counter SET n = n + 1')
     c.execute('COMMIT')
+    if i == 100000:
+        print('writing', flush=True)
     i += 1
 `,
       db,
     ]);
     try {
-      await new Promise((r) => setTimeout(r, 300));
+      // Python starts slowly on loaded cores: wait for its first commit.
+      await new Promise<void>((ok) => writer.stdout.on('data', (d) => String(d).includes('writing') && ok()));
       const points: PointManifest[] = [];
       for (let k = 0; k < 6; k++) {
         points.push(take(db, store));
