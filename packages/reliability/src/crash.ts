@@ -65,9 +65,18 @@ function cli(args: string[]): { code: number | null; stdout: string; stderr: str
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/**
+ * Opens a file left by a killed run read-write (never creating it): a WAL whose writer was
+ * killed needs its index rebuilt, which a read-only connection refuses (SQLITE_READONLY_RECOVERY,
+ * "attempt to write a readonly database"). Reading only: the checks change nothing.
+ */
+function openAfterKill(path: string): Database.Database {
+  return new Database(path, { fileMustExist: true });
+}
+
 function integrity(path: string): string | null {
   if (!existsSync(path)) return `${path} is gone`;
-  const db = new Database(path, { readonly: true, fileMustExist: true });
+  const db = openAfterKill(path);
   try {
     const result = db.pragma('integrity_check', { simple: true });
     return result === 'ok' ? null : `integrity_check of ${path}: ${String(result)}`;
@@ -82,7 +91,7 @@ function tableDigest(paths: string[], table: string, allowCopies: boolean): stri
   const byId = new Map<number, string>();
   const problems: string[] = [];
   for (const path of paths) {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
+    const db = openAfterKill(path);
     try {
       for (const row of db.prepare(`SELECT * FROM ${table} ORDER BY id`).raw().all() as unknown[][]) {
         const text = JSON.stringify(row);
