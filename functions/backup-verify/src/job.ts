@@ -1,13 +1,12 @@
+import { configField, throwIfStopped } from '@ora/core';
 import {
   backupSelectorField,
   backupStoreFields,
-  configField,
+  openBackupStore,
   pickBackup,
-  throwIfStopped,
   type VerifyResult,
   verifyBackup,
-} from '@ora/core';
-import { openBackupStore } from '@ora/core/backup';
+} from '@ora/core/backup';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 

@@ -1,5 +1,5 @@
-import { backupStoreFields, booleanField, choiceField, configField, integerField, formatMib as mib } from '@ora/core';
-import { COMPRESSION_LEVELS, takeBackup } from '@ora/core/backup';
+import { booleanField, choiceField, configField, integerField, formatMib as mib } from '@ora/core';
+import { backupStoreFields, COMPRESSION_LEVELS, takeBackup } from '@ora/core/backup';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 

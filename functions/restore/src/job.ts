@@ -1,15 +1,12 @@
+import { booleanField, configField, InvalidInputError, pathField } from '@ora/core';
 import {
   backupSelectorField,
   backupStoreFields,
-  booleanField,
-  configField,
-  InvalidInputError,
   isoTimeField,
-  pathField,
+  openBackupStore,
   pickBackup,
   restoreBackup,
-} from '@ora/core';
-import { openBackupStore } from '@ora/core/backup';
+} from '@ora/core/backup';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 

@@ -3,15 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  archiveCutoff,
-  archiveOldRows,
-  exportPathFor,
-  initDatabase,
-  insertShipments,
-  openArchiveExport,
-  openDatabase,
-} from '../src/index.js';
+import { exportPathFor, openArchiveExport } from '../src/archive/export.js';
+import { archiveCutoff, archiveOldRows } from '../src/archive/old-rows.js';
+import { openDatabase } from '../src/connection/connection.js';
+import { insertShipments } from '../src/repositories/shipments.js';
+import { initDatabase } from '../src/schema/create.js';
 
 let dir: string;
 beforeEach(() => {

@@ -2,7 +2,7 @@ import { tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { archivePathFor, archiveRows, nextBatchSize } from '../src/archive/archive.js';
-import { openDatabase } from '../src/index.js';
+import { openDatabase } from '../src/connection/connection.js';
 import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;

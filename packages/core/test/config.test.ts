@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeConfig, loadConfig, pathField, textField } from '../src/index.js';
+import { describeConfig, loadConfig } from '../src/config/config.js';
+import { pathField, textField } from '../src/config/fields.js';
+import { ConfigError } from '../src/errors/errors.js';
 
 describe('loadConfig', () => {
   it('applies the defaults of the guide when nothing is set', () => {

@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { holdLock, tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, readConnectionSettings } from '../src/connection/connection.js';
 import {
   DatabaseCorruptError,
   DatabaseEmptyError,
@@ -8,9 +9,7 @@ import {
   DatabaseLockedError,
   DatabaseNotFoundError,
   NotADatabaseError,
-  openDatabase,
-  readConnectionSettings,
-} from '../src/index.js';
+} from '../src/errors/errors.js';
 import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { COMPRESSION_LEVELS, compressionLevelFor } from '../src/backup/index.js';
-import { CONFIG_VARIABLES, configField, describeConfig, formatMib, loadConfig, mib, textTable } from '../src/index.js';
+import { CONFIG_VARIABLES, configField, describeConfig, loadConfig } from '../src/config/config.js';
+import { formatMib, mib, textTable } from '../src/format.js';
 
 describe('compressionLevelFor', () => {
   it('gives each format its default level when none is given', () => {

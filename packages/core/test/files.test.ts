@@ -1,7 +1,7 @@
 import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendNoFollow, publishExclusively } from '../src/index.js';
+import { appendNoFollow, publishExclusively } from '../src/fs/files.js';
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => {

@@ -3,16 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  assertHealthThresholds,
-  checkHealth,
-  checkIntegrity,
-  collectStats,
-  evaluateHealth,
-  initDatabase,
-  openDatabase,
-  planAdoption,
-} from '../src/index.js';
+import { openDatabase } from '../src/connection/connection.js';
+import { checkHealth } from '../src/health/check.js';
+import { assertHealthThresholds, evaluateHealth } from '../src/health/evaluate.js';
+import { checkIntegrity } from '../src/integrity/integrity.js';
+import { initDatabase } from '../src/schema/create.js';
+import { planAdoption } from '../src/schema/ora-schema.js';
+import { collectStats } from '../src/stats/database-stats.js';
 
 const thresholds = { walWarnMb: 64, walCriticalMb: 512, freeWarnPct: 25, freeCriticalPct: 60 };
 let dir: string;

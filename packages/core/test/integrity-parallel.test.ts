@@ -2,7 +2,8 @@ import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { damagePage, rootPage, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkIntegrity, checkIntegrityParallel, openDatabase } from '../src/index.js';
+import { openDatabase } from '../src/connection/connection.js';
+import { checkIntegrity, checkIntegrityParallel } from '../src/integrity/integrity.js';
 import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrateDatabase } from '../src/backup/index.js';
-import { initDatabase, LATEST_SCHEMA_VERSION } from '../src/index.js';
+import { initDatabase } from '../src/schema/create.js';
+import { LATEST_SCHEMA_VERSION } from '../src/schema/migrations.js';
 
 let dir: string;
 beforeEach(() => {

@@ -1,16 +1,10 @@
 import { contentHash, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  assertSchemaCurrent,
-  LATEST_SCHEMA_VERSION,
-  MIGRATIONS,
-  type Migration,
-  migrate,
-  openDatabase,
-  SchemaVersionError,
-  schemaVersion,
-} from '../src/index.js';
+import { openDatabase } from '../src/connection/connection.js';
+import { SchemaVersionError } from '../src/errors/errors.js';
+import { assertSchemaCurrent, migrate, schemaVersion } from '../src/schema/migrate.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from '../src/schema/migrations.js';
 
 let t: ReturnType<typeof tempDir>;
 beforeEach(() => {

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { collectStats, openDatabase, planVacuum, vacuumWindowRefusal, weeklyVacuum } from '../src/index.js';
+import { openDatabase } from '../src/connection/connection.js';
+import { planVacuum, vacuumWindowRefusal } from '../src/maintenance/plan-vacuum.js';
+import { weeklyVacuum } from '../src/maintenance/weekly.js';
+import { collectStats } from '../src/stats/database-stats.js';
 
 let dir: string;
 beforeEach(() => {

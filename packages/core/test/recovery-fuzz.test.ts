@@ -2,7 +2,10 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { tempDir } from '@ora/testkit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeRecord, openPageSource, parsePageHeader, readLeafCell, recoverDatabase, salvage } from '../src/index.js';
+import { decodeRecord, parsePageHeader, readLeafCell } from '../src/recovery/btree.js';
+import { openPageSource } from '../src/recovery/file-format.js';
+import { recoverDatabase } from '../src/recovery/recover.js';
+import { salvage } from '../src/recovery/salvage.js';
 import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;

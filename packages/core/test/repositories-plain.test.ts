@@ -3,15 +3,11 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as z from 'zod';
 import { integerField, isoDateField, textField } from '../src/config/fields.js';
-import {
-  InvalidInputError,
-  insertShipments,
-  type OraDatabase,
-  openDatabase,
-  recordInventoryTransaction,
-  upsertInventoryItem,
-} from '../src/index.js';
+import { type OraDatabase, openDatabase } from '../src/connection/connection.js';
+import { InvalidInputError } from '../src/errors/errors.js';
+import { recordInventoryTransaction, upsertInventoryItem } from '../src/repositories/inventory.js';
 import { isIsoDate, isOptionalString, isPlainWithKeys, isText, isWholeNumber } from '../src/repositories/plain.js';
+import { insertShipments } from '../src/repositories/shipments.js';
 import { createOraDatabase } from '../src/testing/index.js';
 
 // The repositories' hand-written fast path may only accept what the zod field it mirrors accepts

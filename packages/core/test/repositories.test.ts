@@ -1,20 +1,17 @@
 import { contentHash, tempDir } from '@ora/testkit';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type OraDatabase, openDatabase } from '../src/connection/connection.js';
+import { InsufficientStockError, InvalidInputError, UnknownSkuError } from '../src/errors/errors.js';
 import {
-  InsufficientStockError,
-  InvalidInputError,
-  insertShipments,
   listInventoryLevels,
   listLowStock,
-  type OraDatabase,
-  openDatabase,
   recordInventoryTransaction,
-  UnknownSkuError,
-  updateWorkflowStatus,
-  upsertDailyKpis,
   upsertInventoryItem,
-} from '../src/index.js';
+} from '../src/repositories/inventory.js';
+import { upsertDailyKpis } from '../src/repositories/kpis.js';
+import { insertShipments } from '../src/repositories/shipments.js';
+import { updateWorkflowStatus } from '../src/repositories/workflows.js';
 import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planRetention } from '../src/index.js';
+import { planRetention } from '../src/backup/retention.js';
 
 const DAY = 86_400_000;
 const policy = { keepDays: 30, keepMonths: 12 };

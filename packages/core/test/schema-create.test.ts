@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { initDatabase, journalMode, LATEST_SCHEMA_VERSION, openDatabase } from '../src/index.js';
+import { openDatabase } from '../src/connection/connection.js';
+import { journalMode } from '../src/connection/journal.js';
+import { initDatabase } from '../src/schema/create.js';
+import { LATEST_SCHEMA_VERSION } from '../src/schema/migrations.js';
 
 let dir: string;
 beforeEach(() => {

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { enableSlowQueryLog, openDatabase, readSlowQueryLog, summarizeSlowQueries } from '../src/index.js';
+import { openDatabase } from '../src/connection/connection.js';
+import { enableSlowQueryLog, readSlowQueryLog, summarizeSlowQueries } from '../src/metrics/slow-query-log.js';
 import { createOraDatabase } from '../src/testing/index.js';
 
 let t: ReturnType<typeof tempDir>;

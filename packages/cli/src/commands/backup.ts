@@ -1,5 +1,5 @@
-import { backupStoreFields, booleanField, configField, formatMib, isVerified, textTable } from '@ora/core';
-import { migrateDatabase, openBackupStore } from '@ora/core/backup';
+import { booleanField, configField, formatMib, textTable } from '@ora/core';
+import { backupStoreFields, isVerified, migrateDatabase, openBackupStore } from '@ora/core/backup';
 import { backupVerifyJob } from '@ora/fn-backup-verify/job';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
