@@ -6,3 +6,14 @@ export interface ProgressSink {
   phase?(name: string): void;
   update(done: number, total: number, unit?: string): void;
 }
+
+/** A stopwatch for phase timings: each call returns the whole milliseconds since the last (or since `start`). */
+export function lapTimer(start = performance.now()): () => number {
+  let mark = start;
+  return () => {
+    const now = performance.now();
+    const ms = Math.round(now - mark);
+    mark = now;
+    return ms;
+  };
+}

@@ -19,6 +19,7 @@ import { BackupInvalidError, InvalidInputError, LockHeldError } from '../errors/
 import { ensurePrivateDir, fsyncDir, ioError, writeFileDurably } from '../fs/files.js';
 import { checkIntegrity } from '../integrity/integrity.js';
 import { acquireJobLock, type JobLock } from '../locking/job-lock.js';
+import { lapTimer } from '../progress.js';
 import { VERSION } from '../version.js';
 import { checkPackFile, PackReader, PackWriter, packFile } from './pack.js';
 import {
@@ -266,14 +267,9 @@ export function takePoint(options: TakePointOptions): TakePointResult {
     }
     const d = dirs(options.dir);
     for (const sub of [d.points, d.maps, d.packs]) ensurePrivateDir(sub);
-    let mark = performance.now();
-    const lap = () => {
-      const now = performance.now();
-      const ms = Math.round(now - mark);
-      mark = now;
-      return ms;
-    };
-    const phases: PointPhases = { lockMs: Math.round(mark - started), parentMs: 0, snapshotMs: 0, publishMs: 0 };
+    const locked = performance.now();
+    const lap = lapTimer(locked);
+    const phases: PointPhases = { lockMs: Math.round(locked - started), parentMs: 0, snapshotMs: 0, publishMs: 0 };
     const now = options.now ?? new Date();
     const id = newBackupId(now);
     const { points } = listPoints(options.dir);

@@ -1,4 +1,5 @@
 import { type OraDatabase, openRaw, type Statement } from '../connection/connection.js';
+import { lapTimer } from '../progress.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
 import { type SqlValue, textOf } from './btree.js';
 import type { PageSource } from './file-format.js';
@@ -228,13 +229,7 @@ export function buildRecovered(
   onProgress?: (done: number, total: number, unit: string) => void,
   onPhase?: (name: string) => void,
 ): RebuildReport {
-  let mark = performance.now();
-  const lap = () => {
-    const now = performance.now();
-    const ms = Math.round(now - mark);
-    mark = now;
-    return ms;
-  };
+  const lap = lapTimer();
   onPhase?.('plan');
   const plan = planSalvage(source);
   onPhase?.('salvage');
