@@ -120,6 +120,35 @@ describe('acquireJobLock', () => {
     expect(await holder.exited).toBe(0);
   });
 
+  it('keeps the lock when its holder drops the returned object and the garbage collector runs', async () => {
+    // The driver closes a collected connection, which released the lock while the holder still
+    // ran (seen as a daily-maintenance test that got the lock from a holder script).
+    const script = `
+      import { acquireJobLock } from ${JSON.stringify(jobLockModule)};
+      acquireJobLock(${JSON.stringify(db)}, { job: 'weekly-vacuum', waitMs: 1000 });
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 100));
+      globalThis.gc();
+      process.stdout.write('held\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`lock holder exited early with ${code}`)));
+        child.stdout?.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
+      });
+      const error = errorOf(() => acquireJobLock(db, { job: 'backup', waitMs: 200 }));
+      expect(error).toBeInstanceOf(LockHeldError);
+      expect(error.message).toContain('weekly-vacuum');
+    } finally {
+      child.removeAllListeners('exit');
+      child.kill('SIGKILL');
+    }
+  });
+
   it('refuses a symbolic link planted at the lock path and writes nothing through it', () => {
     const elsewhere = t.path('elsewhere');
     symlinkSync(elsewhere, lockPathFor(db));

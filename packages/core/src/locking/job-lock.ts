@@ -45,6 +45,13 @@ export function lockPathFor(databasePath: string): string {
  * try { ... } finally { lock.release(); }
  * ```
  */
+/**
+ * The connections of the locks this process holds. The driver closes a connection that is
+ * garbage collected, which would release its lock while the job still runs: a caller that drops
+ * the returned object (a script holding the lock until it exits) must not lose the lock.
+ */
+const held = new Set<OraDatabase>();
+
 export function acquireJobLock(databasePath: string, options: AcquireOptions): JobLock {
   const path = lockPathFor(databasePath);
   appendNoFollow(path, '', 'the job lock file'); // 0600 (SQLite would create it 0644); never through a planted link
@@ -95,6 +102,7 @@ export function acquireJobLock(databasePath: string, options: AcquireOptions): J
       cause: error,
     });
   }
+  held.add(db);
   return {
     path,
     tookOverFrom: tookOverFrom
@@ -106,6 +114,7 @@ export function acquireJobLock(databasePath: string, options: AcquireOptions): J
         db.exec('COMMIT');
         db.prepare('UPDATE holder SET released = 1 WHERE id = 1 AND pid = ?').run(process.pid);
       } finally {
+        held.delete(db);
         db.close();
       }
     },
