@@ -16,7 +16,7 @@ export {
   textField,
   urlField,
 } from './config/fields.js';
-export { OraDatabase, openDatabase } from './connection/connection.js';
+export { OraDatabase, openDatabase, withDatabase } from './connection/connection.js';
 export { checkDatabaseFile } from './connection/file-checks.js';
 export { journalMode } from './connection/journal.js';
 export { explainStatement } from './diagnostics/explain.js';

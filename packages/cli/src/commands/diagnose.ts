@@ -7,6 +7,7 @@ import {
   openDatabase,
   journalMode as readJournalMode,
   textField,
+  withDatabase,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
@@ -22,15 +23,12 @@ export const diagnoseLocksCommand = defineJob({
     waitMs: integerField(0, 600_000, 'milliseconds').default(1000).describe('How long to try for the write lock'),
   }),
   run(e) {
-    const db = openDatabase(e.db, { busyTimeoutMs: e.busyTimeoutMs });
-    try {
+    return withDatabase(openDatabase(e.db, { busyTimeoutMs: e.busyTimeoutMs }), (db) => {
       const d = diagnoseLocks(db, e.waitMs);
       // Reported, never changed: a DELETE-mode database stays in DELETE mode (SPEC §4.7).
       const journalMode = readJournalMode(db);
       return { status: d.writeLock.available ? ('ok' as const) : ('warn' as const), journalMode, ...d };
-    } finally {
-      db.close();
-    }
+    });
   },
   summarize: (r) =>
     [
@@ -56,13 +54,10 @@ export const diagnoseFkCommand = defineJob({
     limit: integerField(1, 100_000).default(100).describe('Most orphan rows shown (all are counted)'),
   }),
   run(e) {
-    const db = openDatabase(e.db, { readonly: true, busyTimeoutMs: e.busyTimeoutMs });
-    try {
+    return withDatabase(openDatabase(e.db, { readonly: true, busyTimeoutMs: e.busyTimeoutMs }), (db) => {
       const { total, violations } = foreignKeyViolations(db, e.limit);
       return { status: total === 0 ? ('ok' as const) : ('failed' as const), total, violations };
-    } finally {
-      db.close();
-    }
+    });
   },
   summarize: (r) =>
     r.total === 0
@@ -119,8 +114,7 @@ export const explainCommand = defineJob({
   ],
   run(e) {
     const params = parseParams(e.params);
-    const db = openDatabase(e.db, { readonly: !e.allowWrite, busyTimeoutMs: e.busyTimeoutMs });
-    try {
+    return withDatabase(openDatabase(e.db, { readonly: !e.allowWrite, busyTimeoutMs: e.busyTimeoutMs }), (db) => {
       const result = explainStatement(db, e.sql, {
         params,
         allowWrite: e.allowWrite,
@@ -129,9 +123,7 @@ export const explainCommand = defineJob({
       });
       const journalMode = readJournalMode(db);
       return { status: result.warnings.length > 0 ? ('warn' as const) : ('ok' as const), journalMode, ...result };
-    } finally {
-      db.close();
-    }
+    });
   },
   summarize: (r) =>
     [

@@ -13,21 +13,19 @@ import {
   type TransactionType,
   textField,
   textTable,
+  withDatabase,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
 import { databaseFields } from './database-options.js';
 
-function withDatabase<T>(e: { db: string; busyTimeoutMs: number }, readonly: boolean, fn: (db: OraDatabase) => T): T {
+function withInventory<T>(e: { db: string; busyTimeoutMs: number }, readonly: boolean, fn: (db: OraDatabase) => T): T {
   // A write command checks on a read-only connection first, so a refused file stays byte-identical.
   if (!readonly) assertOraSchemaAt(e.db, 'inventory', { busyTimeoutMs: e.busyTimeoutMs });
-  const db = openDatabase(e.db, { readonly, busyTimeoutMs: e.busyTimeoutMs });
-  try {
+  return withDatabase(openDatabase(e.db, { readonly, busyTimeoutMs: e.busyTimeoutMs }), (db) => {
     assertSchemaCurrent(db, 'inventory');
     return fn(db);
-  } finally {
-    db.close();
-  }
+  });
 }
 
 const movementFields = {
@@ -56,7 +54,7 @@ function movement(name: string, type: TransactionType | null, describe: string) 
     run(e) {
       const kind: TransactionType =
         type ?? ((e as unknown as { direction: string }).direction === 'up' ? 'Adjust Up' : 'Adjust Down');
-      const recorded = withDatabase(e, false, (db) =>
+      const recorded = withInventory(e, false, (db) =>
         recordInventoryTransaction(db, { sku: e.sku, quantity: e.quantity, type: kind, date: e.date, notes: e.notes }),
       );
       return { status: 'ok' as const, ...recorded };
@@ -94,7 +92,7 @@ export const inventoryCommands = [
     schedule: null,
     event: listEvent,
     run(e) {
-      const items = withDatabase(e, true, listInventoryLevels);
+      const items = withInventory(e, true, listInventoryLevels);
       return { status: 'ok' as const, count: items.length, items: items.slice(0, e.limit ?? items.length) };
     },
     summarize: (r) => `inventory levels: ok — ${r.count} SKUs\n${table(r.items, false)}`,
@@ -105,7 +103,7 @@ export const inventoryCommands = [
     schedule: null,
     event: listEvent,
     run(e) {
-      const items = withDatabase(e, true, listLowStock);
+      const items = withInventory(e, true, listLowStock);
       return {
         status: items.length > 0 ? ('warn' as const) : ('ok' as const),
         count: items.length,

@@ -7,6 +7,7 @@ import {
   SEED_SIZES,
   type SeedSize,
   seedDemoData,
+  withDatabase,
 } from '@ora/core';
 import { defineJob } from '@ora/harness';
 import * as z from 'zod';
@@ -41,7 +42,7 @@ export const seedCommand = defineJob({
   ],
   run(e, { progress }) {
     const { db, created } = openOrCreateDatabase(e.db, e.busyTimeoutMs);
-    try {
+    return withDatabase(db, () => {
       initialiseSchema(db);
       const orders = e.orders ?? SEED_SIZES[e.size];
       const result = seedDemoData(db, {
@@ -52,9 +53,7 @@ export const seedCommand = defineJob({
         onProgress: (done, total) => progress.update(done, total, 'orders'),
       });
       return { status: 'ok' as const, created, seed: e.seed, ...result };
-    } finally {
-      db.close();
-    }
+    });
   },
   summarize: (r) =>
     `seed: ok — ${r.database}: ${r.orders} orders with ${r.items} items (${r.firstShipDate} to ${r.lastShipDate}), ${r.skus} SKUs, ${r.inventoryTransactions} inventory transactions, ${r.kpiDays} KPI days (seed ${r.seed})`,

@@ -1,4 +1,5 @@
 import type * as z from 'zod';
+import { DEFAULT_BUSY_TIMEOUT_MS } from '../connection/connection.js';
 import { ConfigError } from '../errors/errors.js';
 import {
   booleanField,
@@ -125,7 +126,7 @@ export const CONFIG_VARIABLES = {
   ORA_BUSY_TIMEOUT_MS: variable({
     key: 'busyTimeoutMs',
     field: integerField(0, 600_000, 'milliseconds'),
-    default: 8000,
+    default: DEFAULT_BUSY_TIMEOUT_MS,
     describe: "How long to wait for another process's lock before failing with exit 3 (guide: 8000)",
     flag: 'Wait this long for a lock held by another process',
   }),

@@ -1,7 +1,7 @@
 import { readdirSync, readlinkSync, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { OraDatabase } from '../connection/connection.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, type OraDatabase } from '../connection/connection.js';
 import { translateSqliteError } from '../connection/sqlite-errors.js';
 import { IoError, throwIfStopped } from '../errors/errors.js';
 import { formatMib } from '../format.js';
@@ -209,7 +209,7 @@ export async function vacuumFull(db: OraDatabase, options: VacuumOptions = {}): 
   try {
     outcome = await runSqliteChild(
       VACUUM_SOURCE,
-      { path: resolve(db.path), busyTimeoutMs: options.busyTimeoutMs ?? 8000 },
+      { path: resolve(db.path), busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS },
       { ...(options.signal ? { signal: options.signal } : {}), onSpawn: (p) => (pid = p) },
     );
   } finally {
@@ -219,7 +219,7 @@ export async function vacuumFull(db: OraDatabase, options: VacuumOptions = {}): 
     throw translateSqliteError(
       Object.assign(new Error(outcome.error.message), { code: outcome.error.code }),
       db.path,
-      options.busyTimeoutMs ?? 8000,
+      options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
     );
   }
   options.progress?.update(expected, expected, 'bytes');
