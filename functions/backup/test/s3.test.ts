@@ -1,10 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createOraDatabase } from '@ora/core/testing';
 import { bundleRunnerAsync, contentHash, tempDir } from '@ora/testkit';
-import S3rver from 's3rver';
+import { type LocalBucket, startLocalBucket } from '@ora/testkit/s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -13,22 +12,13 @@ const restore = bundleRunnerAsync(join(root, '../restore'));
 const verify = bundleRunnerAsync(join(root, '../backup-verify'));
 
 const SECRET = 'planted-SECRET-key-9f8e7d';
-let server: S3rver;
-let s3dir: string;
+let bucket: LocalBucket;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  s3dir = mkdtempSync(join(tmpdir(), 'ora-s3rver-'));
-  server = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory: s3dir,
-    configureBuckets: [{ name: 'ora-backups', configs: [] }],
-  });
-  const { port } = (await server.run()) as { port: number };
+  bucket = await startLocalBucket();
   env = {
-    ORA_S3_ENDPOINT: `http://127.0.0.1:${port}`,
+    ORA_S3_ENDPOINT: bucket.endpoint,
     ORA_S3_FORCE_PATH_STYLE: 'true',
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
@@ -36,8 +26,7 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
-  await server.close();
-  rmSync(s3dir, { recursive: true, force: true });
+  await bucket.stop();
 });
 
 let t: ReturnType<typeof tempDir>;

@@ -1,17 +1,7 @@
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '@ora/testkit';
-import S3rver from 's3rver';
+import { type LocalBucket, startLocalBucket } from '@ora/testkit/s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { manifestFile } from '../src/backup/manifest.js';
 import { restoreBackup } from '../src/backup/restore.js';
@@ -25,29 +15,19 @@ import { backupOnce } from './helpers.js';
 // served by s3rver on 127.0.0.1. The same backup goes through publish, list, fetch, verify,
 // restore and remove on each.
 
-let server: S3rver;
-let s3dir: string;
+let bucket: LocalBucket;
 let endpoint: string;
 const savedEnv = { ...process.env };
 
 beforeAll(async () => {
-  s3dir = mkdtempSync(join(tmpdir(), 'ora-s3rver-'));
-  server = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    silent: true,
-    directory: s3dir,
-    configureBuckets: [{ name: 'ora-backups', configs: [] }],
-  });
-  const { port } = (await server.run()) as { port: number };
-  endpoint = `http://127.0.0.1:${port}`;
+  bucket = await startLocalBucket();
+  endpoint = bucket.endpoint;
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
 });
 afterAll(async () => {
   process.env = savedEnv;
-  await server.close();
-  rmSync(s3dir, { recursive: true, force: true });
+  await bucket.stop();
 });
 
 let t: ReturnType<typeof tempDir>;
