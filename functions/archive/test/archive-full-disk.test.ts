@@ -1,9 +1,8 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createOraDatabase } from '@ora/core/testing';
-import { bundleRunner, tempDir } from '@ora/testkit';
+import { bundleRunner, fillUpTo, mountTmpfs, tempDir } from '@ora/testkit';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -17,15 +16,15 @@ const archive = bundleRunner(root);
 let t: ReturnType<typeof tempDir>;
 let db: string;
 let dir: string;
-let mounted = false;
+let unmount: (() => void) | undefined;
 beforeEach(() => {
   t = tempDir();
   db = t.path('ora.db');
   dir = t.path('archives');
 });
 afterEach(() => {
-  if (mounted) spawnSync('umount', [dir]);
-  mounted = false;
+  unmount?.();
+  unmount = undefined;
   t.cleanup();
 });
 
@@ -38,26 +37,17 @@ const count = (file: string, sql: string) => {
   }
 };
 
-/** Fills the filesystem at `dir` until only about `leftBytes` are free. */
-function fillUpTo(leftBytes: number): void {
-  const s = statfsSync(dir);
-  writeFileSync(join(dir, 'filler'), Buffer.alloc(Math.max(0, Number(s.bavail) * Number(s.bsize) - leftBytes)));
-}
-
 describe('archive into a directory that fills up mid-run (real tmpfs)', () => {
   it('exits 3 naming the committed batches (text and --json); with room again a rerun finishes', () => {
     createOraDatabase(db, 1500);
     const total = count(db, "SELECT count(*) FROM shipped_orders WHERE ship_date < '2026-01-01'");
-    mkdirSync(dir);
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', dir], { encoding: 'utf8' });
-    if (m.status !== 0) throw new Error(`mount tmpfs ${dir} refused (${m.stderr.trim()}): this test needs root`);
-    mounted = true;
+    unmount = mountTmpfs(dir, '4m');
     const args = ['--db', db, '--archive-dir', dir, '--batch-size', '5', '--max-lock-ms', '10000'];
     // A first small run makes the archive; then only 48 KiB stay free.
     const first = count(db, 'SELECT min(ship_date) FROM shipped_orders') as unknown as string;
     const nextDay = new Date(Date.parse(`${first}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
     expect(archive([...args, '--before', nextDay]).code).toBe(0);
-    fillUpTo(48 * 1024);
+    fillUpTo(dir, 48 * 1024);
     const path = join(dir, 'ora_archive_2025.db');
     const before = count(path, 'SELECT count(*) FROM shipped_orders');
 
@@ -76,7 +66,7 @@ describe('archive into a directory that fills up mid-run (real tmpfs)', () => {
 
     // Without --json: the same in the one error line on stderr, nothing on stdout.
     rmSync(join(dir, 'filler'));
-    fillUpTo(48 * 1024);
+    fillUpTo(dir, 48 * 1024);
     const text = archive([...args, '--before', '2026-01-01']);
     expect(text.code).toBe(3);
     expect(text.stdout).toBe('');

@@ -1,7 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { tempDir } from '@ora/testkit';
+import { rmSync } from 'node:fs';
+import { fillUpTo, mountTmpfs, tempDir } from '@ora/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArchiveIncompleteError, archivePathFor, archiveRows, runArchive } from '../src/archive/archive.js';
 import { openDatabase } from '../src/connection/connection.js';
@@ -16,7 +14,7 @@ import { raw, rejectionOf } from './helpers.js';
 let t: ReturnType<typeof tempDir>;
 let live: string;
 let dir: string;
-let mounted = false;
+let unmount: (() => void) | undefined;
 beforeEach(() => {
   t = tempDir();
   live = t.path('ora.db');
@@ -24,26 +22,10 @@ beforeEach(() => {
   createOraDatabase(live, 1500);
 });
 afterEach(() => {
-  if (mounted) spawnSync('umount', [dir]);
-  mounted = false;
+  unmount?.();
+  unmount = undefined;
   t.cleanup();
 });
-
-function mountTmpfs(size: string): void {
-  mkdirSync(dir, { recursive: true });
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`mount tmpfs ${dir} refused (${r.stderr.trim()}): this test needs root`);
-  mounted = true;
-}
-
-/** Fills the filesystem at `dir` until only about `leftBytes` are free. */
-function fillUpTo(leftBytes: number): string {
-  const s = statfsSync(dir);
-  const free = Number(s.bavail) * Number(s.bsize);
-  const filler = join(dir, 'filler');
-  writeFileSync(filler, Buffer.alloc(Math.max(0, free - leftBytes)));
-  return filler;
-}
 
 const count = (file: string, sql: string) => raw(file, (db) => db.prepare(sql).pluck().get() as number);
 const options = {
@@ -58,7 +40,7 @@ const options = {
 
 describe('archive that fails after some batches committed', () => {
   it('carries the committed batches in the error (DISK_FULL kept), and a rerun with room finishes', async () => {
-    mountTmpfs('4m');
+    unmount = mountTmpfs(dir, '4m');
     const total = count(live, "SELECT count(*) FROM shipped_orders WHERE ship_date < '2026-01-01'");
     const first = count(live, 'SELECT min(ship_date) FROM shipped_orders') as unknown as string;
     // One day first, so the archive exists; then the filesystem is filled to leave 48 KiB.
@@ -69,7 +51,7 @@ describe('archive that fails after some batches committed', () => {
       const archive = archivePathFor(live, '2025', dir);
       const before = count(archive, 'SELECT count(*) FROM shipped_orders');
       const itemsBefore = count(archive, 'SELECT count(*) FROM shipped_items');
-      const filler = fillUpTo(48 * 1024);
+      const filler = fillUpTo(dir, 48 * 1024);
 
       const error = await rejectionOf(archiveRows(db, { ...options, archiveDir: dir }));
       expect(error).toBeInstanceOf(ArchiveIncompleteError);

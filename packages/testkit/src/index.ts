@@ -352,6 +352,7 @@ export function missingWriterRows(paths: string[], names: string[]): string[] {
   return names.filter((n) => !found.has(n));
 }
 
+export { fillUpTo, mountTmpfs } from './full-disk.js';
 export {
   CHINOOK_FIXTURE,
   copyChinook,
