@@ -1,0 +1,23 @@
+// `@ora/core/pitr`: restore points (point-in-time recovery) — take, list, rebuild, verify, prune,
+// locally or on S3 (the S3 client is loaded on the store's first request, as for full backups).
+export {
+  localPointStore,
+  openPointStore,
+  POINTS_SUBDIR,
+  type PointStore,
+  type PointStoreSettings,
+} from './point-store.js';
+export { DEFAULT_POINT_RETENTION, type PointRetention } from './retention.js';
+export {
+  type ListedPoints,
+  type PointManifest,
+  type PointPhases,
+  type PointSummary,
+  type PruneOptions,
+  type PruneReport,
+  pickPoint,
+  type RebuildReport,
+  summarizePoints,
+  type TakePointResult,
+  type VerifyPointsReport,
+} from './store.js';

@@ -1,0 +1,66 @@
+import { join, resolve } from 'node:path';
+import { parseS3Url } from '../backup/store.js';
+import { InvalidInputError } from '../errors/errors.js';
+import { realDir } from '../fs/files.js';
+import {
+  type ListedPoints,
+  listPoints,
+  type PruneOptions,
+  type PruneReport,
+  prunePoints,
+  type RebuildReport,
+  rebuildPoint,
+  type TakePointOptions,
+  type TakePointResult,
+  takePoint,
+  type VerifyPointsReport,
+  verifyPoints,
+} from './store.js';
+
+/** Restore points live in this subdirectory (or key prefix) of the backup directory (or `--dest`). */
+export const POINTS_SUBDIR = 'restore-points';
+
+/**
+ * Where restore points live: a local directory, or an S3-compatible bucket. The jobs (`backup
+ * --incremental`, `restore`, `backup list|verify|prune`) go through this, so each works the same
+ * on both. Every operation is async because the S3 store's are.
+ */
+export interface PointStore {
+  /** For messages: the directory, or `s3://bucket/prefix/restore-points/`. */
+  readonly location: string;
+  take(options: Omit<TakePointOptions, 'dir'>): Promise<TakePointResult>;
+  list(): Promise<ListedPoints>;
+  /** Rebuilds point `id` into the new local file `dest` and verifies it (see rebuildPoint). */
+  rebuild(id: string, dest: string): Promise<RebuildReport>;
+  /** Every pack's checksum and every point's map chain (no rebuild). */
+  verify(): Promise<VerifyPointsReport>;
+  prune(options: PruneOptions): Promise<PruneReport>;
+}
+
+export function localPointStore(backupDir: string): PointStore {
+  const dir = join(realDir(resolve(backupDir)), POINTS_SUBDIR);
+  return {
+    location: dir,
+    take: async (o) => takePoint({ ...o, dir }),
+    list: async () => listPoints(dir),
+    rebuild: async (id, dest) => rebuildPoint(dir, id, dest),
+    verify: async () => verifyPoints(dir),
+    prune: async (o) => prunePoints(dir, o),
+  };
+}
+
+export interface PointStoreSettings {
+  backupDir: string;
+  dest?: string | undefined;
+  s3Endpoint?: string | undefined;
+  s3Region: string;
+  s3ForcePathStyle: boolean;
+}
+
+/** The point store a job's flags select: under `dest` (S3) when given, else under the backup directory. */
+export function openPointStore(settings: PointStoreSettings): PointStore {
+  if (!settings.dest) return localPointStore(settings.backupDir);
+  const loc = parseS3Url(settings.dest);
+  if (!loc) throw new InvalidInputError(`--dest ${settings.dest} is not an s3://bucket/prefix URL`);
+  throw new InvalidInputError(`restore points on S3 (--dest ${settings.dest}) are not supported yet`);
+}
