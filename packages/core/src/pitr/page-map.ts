@@ -126,7 +126,11 @@ export interface DecodedMap {
 
 /** Reads and checks one map file. */
 export function readMap(dir: string, name: string): DecodedMap {
-  const path = join(dir, mapFile(name));
+  return readMapAt(join(dir, mapFile(name)), name);
+}
+
+/** Reads and checks the map of point `name` at `path` (wherever it is, e.g. a download's temp file). */
+export function readMapAt(path: string, name: string): DecodedMap {
   let buf: Buffer;
   try {
     buf = readFileSync(path);

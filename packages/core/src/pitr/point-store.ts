@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { parseS3Url } from '../backup/store.js';
 import { InvalidInputError } from '../errors/errors.js';
 import { realDir } from '../fs/files.js';
+import { s3PointStore } from './s3-point-store.js';
 import {
   type ListedPoints,
   listPoints,
@@ -57,10 +58,43 @@ export interface PointStoreSettings {
   s3ForcePathStyle: boolean;
 }
 
-/** The point store a job's flags select: under `dest` (S3) when given, else under the backup directory. */
+/** The cache of an S3 point store lives in this subdirectory of the backup (staging) directory. */
+export const POINTS_CACHE_SUBDIR = 'restore-points-cache';
+
+/**
+ * The point store a job's flags select: under `dest` (S3) when given, else under the backup
+ * directory. The URL is checked here, at once; the AWS SDK is loaded on the S3 store's first
+ * request. An S3 store's cache is `<backupDir>/restore-points-cache/<bucket>/<prefix>/`.
+ */
 export function openPointStore(settings: PointStoreSettings): PointStore {
   if (!settings.dest) return localPointStore(settings.backupDir);
   const loc = parseS3Url(settings.dest);
   if (!loc) throw new InvalidInputError(`--dest ${settings.dest} is not an s3://bucket/prefix URL`);
-  throw new InvalidInputError(`restore points on S3 (--dest ${settings.dest}) are not supported yet`);
+  const client = {
+    region: settings.s3Region,
+    forcePathStyle: settings.s3ForcePathStyle,
+    endpoint: settings.s3Endpoint,
+  };
+  return s3PointStore({
+    bucket: loc.bucket,
+    prefix: loc.prefix,
+    subdir: POINTS_SUBDIR,
+    cacheDir: join(realDir(resolve(settings.backupDir)), POINTS_CACHE_SUBDIR, loc.bucket, cacheName(loc.prefix)),
+    objects: () => import('../backup/s3-store.js').then((m) => m.s3Objects(client, loc.bucket)),
+  });
+}
+
+/**
+ * A key prefix as one directory name, one to one: every character but letters, digits, `_` and
+ * `-` as `%XX` (`prod/db/` → `prod%2Fdb`), the empty prefix as `%`.
+ */
+export function cacheName(prefix: string): string {
+  const p = prefix.replace(/\/$/, '');
+  if (p === '') return '%';
+  return [...Buffer.from(p)]
+    .map((b) => {
+      const c = String.fromCharCode(b);
+      return /[A-Za-z0-9_-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+    })
+    .join('');
 }

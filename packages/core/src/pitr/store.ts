@@ -33,7 +33,7 @@ import {
   resolveMap,
   writeMap,
 } from './page-map.js';
-import { DEFAULT_POINT_RETENTION, type PointRetention, planPointRetention } from './retention.js';
+import { DEFAULT_POINT_RETENTION, type PointPlan, type PointRetention, planPointRetention } from './retention.js';
 import { readSnapshotPages, type SnapshotInfo } from './snapshot-pages.js';
 
 /**
@@ -102,11 +102,13 @@ const MAX_CHAIN = 500;
 /** Deltas may add up to the last full map's size, or this much when that map is smaller. */
 const MIN_CHAIN_BYTES = 16 * 1024;
 
-function dirs(dir: string) {
+/** The store's subdirectories: manifests, maps, packs. */
+export function storeDirs(dir: string) {
   return { points: join(dir, POINTS), maps: join(dir, MAPS), packs: join(dir, PACKS) };
 }
 
-function lockStore(dir: string, job: string, waitMs: number): JobLock {
+/** The store's lock (held while a point is written or the store is pruned). */
+export function lockStore(dir: string, job: string, waitMs: number): JobLock {
   ensurePrivateDir(dir);
   return acquireJobLock(join(dir, 'store'), { job, waitMs });
 }
@@ -119,7 +121,7 @@ export interface ListedPoints {
 
 /** The published points of a store, oldest first; unreadable manifests are named, not skipped silently. */
 export function listPoints(dir: string): ListedPoints {
-  const d = dirs(dir).points;
+  const d = storeDirs(dir).points;
   if (!existsSync(d)) return { points: [], unreadable: [] };
   const points: PointManifest[] = [];
   const unreadable: ListedPoints['unreadable'] = [];
@@ -204,8 +206,24 @@ export interface TakePointOptions {
 }
 
 export type TakePointResult =
-  | { status: 'taken'; point: PointManifest; snapshot: SnapshotInfo; phases: PointPhases; notes: string[] }
+  | {
+      status: 'taken';
+      point: PointManifest;
+      snapshot: SnapshotInfo;
+      phases: PointPhases;
+      notes: string[];
+      /** A point store on S3: what went over the network for this point. */
+      transfer?: PointTransfer;
+    }
   | { status: 'skipped'; reason: string };
+
+/** Objects and bytes a point moved to and from S3, and the time spent (ms). */
+export interface PointTransfer {
+  /** The cache made to match the bucket: manifests, and the newest point's maps and packs it lacked. */
+  downloaded: { objects: number; bytes: number; ms: number };
+  /** The new point: its pack (if it added pages), its map, its manifest (last). */
+  uploaded: { objects: number; bytes: number; ms: number };
+}
 
 /** Where a point's time went (ms): the two locks, reading the parent's map and pack indexes, the snapshot read and hashing, writing pack, map and manifest. */
 export interface PointPhases {
@@ -222,7 +240,7 @@ interface ParentState {
 }
 
 function loadParent(dir: string, manifest: PointManifest): ParentState {
-  const d = dirs(dir);
+  const d = storeDirs(dir);
   const state = resolveMap(d.maps, manifest.id);
   const readers: PackReader[] = [];
   try {
@@ -246,26 +264,53 @@ function loadParent(dir: string, manifest: PointManifest): ParentState {
  */
 export function takePoint(options: TakePointOptions): TakePointResult {
   const started = performance.now();
-  const waitMs = options.lockWaitMs ?? 0;
+  const locks = lockForPoint(options.database, options.dir, options.lockWaitMs ?? 0);
+  if ('skipped' in locks) return { status: 'skipped', reason: locks.skipped };
+  try {
+    return takePointLocked(options, started);
+  } finally {
+    locks.release();
+  }
+}
+
+/**
+ * The locks a point holds: the database's job lock, then the store's. `skipped` (nothing held)
+ * when either is held past `waitMs`.
+ */
+export function lockForPoint(
+  database: string,
+  dir: string,
+  waitMs: number,
+): { release: () => void } | { skipped: string } {
   let dbLock: JobLock;
   try {
-    dbLock = acquireJobLock(options.database, { job: 'backup --incremental', waitMs });
+    dbLock = acquireJobLock(database, { job: 'backup --incremental', waitMs });
   } catch (error) {
-    if (error instanceof LockHeldError) return { status: 'skipped', reason: error.message };
+    if (error instanceof LockHeldError) return { skipped: error.message };
     throw error;
   }
-  let storeLock: JobLock | undefined;
+  try {
+    const storeLock = lockStore(dir, 'backup --incremental', waitMs);
+    return {
+      release: () => {
+        storeLock.release();
+        dbLock.release();
+      },
+    };
+  } catch (error) {
+    dbLock.release();
+    if (error instanceof LockHeldError) return { skipped: error.message };
+    throw error;
+  }
+}
+
+/** takePoint's work, with both of lockForPoint's locks held by the caller (`started`: when it began to take them). */
+export function takePointLocked(options: TakePointOptions, started: number): TakePointResult & { status: 'taken' } {
   let parent: ParentState | undefined;
   let loaded: ParentState | undefined;
   let writer: PackWriter | undefined;
   try {
-    try {
-      storeLock = lockStore(options.dir, 'backup --incremental', waitMs);
-    } catch (error) {
-      if (error instanceof LockHeldError) return { status: 'skipped', reason: error.message };
-      throw error;
-    }
-    const d = dirs(options.dir);
+    const d = storeDirs(options.dir);
     for (const sub of [d.points, d.maps, d.packs]) ensurePrivateDir(sub);
     const locked = performance.now();
     const lap = lapTimer(locked);
@@ -429,15 +474,18 @@ export function takePoint(options: TakePointOptions): TakePointResult {
   } finally {
     writer?.abort();
     for (const r of loaded?.readers ?? []) r.close();
-    storeLock?.release();
-    dbLock.release();
   }
 }
 
-function packsBroken(dir: string, points: readonly PointManifest[], damaged: Map<string, string>): string {
+/** The message that refuses damaged packs, naming every point each breaks; `where` names a pack (its path or URL). */
+export function packsBroken(
+  where: (name: string) => string,
+  points: readonly PointManifest[],
+  damaged: Map<string, string>,
+): string {
   const lines = [...damaged].map(([name, problem]) => {
     const breaks = points.filter((p) => p.packs.some((q) => q.name === name)).map((p) => p.id);
-    return `pack ${join(dirs(dir).packs, packFile(name))} is damaged (${problem}); it breaks restore point${breaks.length === 1 ? '' : 's'} ${breaks.join(', ')}`;
+    return `pack ${where(name)} is damaged (${problem}); it breaks restore point${breaks.length === 1 ? '' : 's'} ${breaks.join(', ')}`;
   });
   return lines.join('; ');
 }
@@ -462,13 +510,15 @@ export function rebuildPoint(dir: string, id: string, dest: string): RebuildRepo
   const started = performance.now();
   const { points } = listPoints(dir);
   const manifest = pickPoint(points, { id }, dir);
-  const d = dirs(dir);
+  const d = storeDirs(dir);
   const damaged = new Map<string, string>();
   for (const q of manifest.packs) {
     const problem = checkPackFile(join(d.packs, packFile(q.name)), q.sha256);
     if (problem) damaged.set(q.name, problem);
   }
-  if (damaged.size > 0) throw new BackupInvalidError(packsBroken(dir, points, damaged));
+  if (damaged.size > 0) {
+    throw new BackupInvalidError(packsBroken((name) => join(d.packs, packFile(name)), points, damaged));
+  }
   const state = resolveMap(d.maps, manifest.id);
   if (state.pageCount !== manifest.pageCount || state.pageSize !== manifest.pageSize) {
     throw new BackupInvalidError(`restore point ${id}: its page map does not match its manifest`);
@@ -592,8 +642,21 @@ export interface VerifyPointsReport {
  */
 export function verifyPoints(dir: string): VerifyPointsReport {
   const { points, unreadable } = listPoints(dir);
-  const d = dirs(dir);
-  const packProblems = new Map<string, string | null>();
+  return verifyListedPoints(dir, { points, unreadable });
+}
+
+/**
+ * verifyPoints over `listed`, whose packs and maps are files of the store at `dir`. `known` may
+ * hold packs already checked (null: sound) and points whose map chain is known to be broken.
+ */
+export function verifyListedPoints(
+  dir: string,
+  listed: ListedPoints,
+  known: { packs?: Map<string, string | null>; maps?: Map<string, string> } = {},
+): VerifyPointsReport {
+  const { points, unreadable } = listed;
+  const d = storeDirs(dir);
+  const packProblems = known.packs ?? new Map<string, string | null>();
   const report: VerifyPointsReport = { ok: unreadable.length === 0, points: [], damagedPacks: [] };
   for (const p of points) {
     const problems: string[] = [];
@@ -602,13 +665,16 @@ export function verifyPoints(dir: string): VerifyPointsReport {
       const problem = packProblems.get(q.name);
       if (problem) problems.push(`pack ${q.name}: ${problem}`);
     }
-    try {
-      const state = resolveMap(d.maps, p.id);
-      if (state.pageCount !== p.pageCount)
-        problems.push(`page map has ${state.pageCount} pages, manifest ${p.pageCount}`);
-    } catch (error) {
-      problems.push((error as Error).message);
-    }
+    const mapProblem = known.maps?.get(p.id);
+    if (mapProblem) problems.push(mapProblem);
+    else
+      try {
+        const state = resolveMap(d.maps, p.id);
+        if (state.pageCount !== p.pageCount)
+          problems.push(`page map has ${state.pageCount} pages, manifest ${p.pageCount}`);
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
     if (problems.length > 0) report.ok = false;
     report.points.push({ id: p.id, ok: problems.length === 0, problems });
   }
@@ -650,21 +716,8 @@ export interface PruneReport {
 export function prunePoints(dir: string, options: PruneOptions = {}): PruneReport {
   const lock = lockStore(dir, 'prune', options.lockWaitMs ?? 0);
   try {
-    const d = dirs(dir);
-    const { points, unreadable } = listPoints(dir);
-    if (unreadable.length > 0) {
-      throw new BackupInvalidError(
-        `cannot prune ${dir}: manifest ${unreadable[0]?.file} is unreadable (${unreadable[0]?.problem}); it may reference packs a prune would delete — move it away or repair it`,
-      );
-    }
-    const plan = planPointRetention(points, options.now ?? new Date(), options.policy ?? DEFAULT_POINT_RETENTION);
-    const report: PruneReport = {
-      kept: plan.keep.map((k) => ({ id: k.point.id, reason: k.reason })),
-      dropped: plan.drop.map((p) => p.id),
-      deletedMaps: [],
-      deletedPacks: [],
-      freedBytes: 0,
-    };
+    const d = storeDirs(dir);
+    const { plan, report } = planPrune(dir, listPoints(dir), options);
     if (options.dryRun) return report;
     const remove = (path: string) => {
       let bytes = 0;
@@ -679,29 +732,79 @@ export function prunePoints(dir: string, options: PruneOptions = {}): PruneRepor
     };
     for (const p of plan.drop) remove(join(d.points, `${p.id}.json`));
     if (plan.drop.length > 0) fsyncDir(d.points);
-    const kept = plan.keep.map((k) => k.point);
-    const maps = new Set<string>();
-    for (const p of kept) for (const m of mapChain(d.maps, p.id)) maps.add(mapFile(m.header.id));
-    const packs = new Set(kept.flatMap((p) => p.packs.map((q) => packFile(q.name))));
-    for (const [sub, keep, list] of [
-      [d.maps, maps, report.deletedMaps],
-      [d.packs, packs, report.deletedPacks],
-    ] as const) {
-      if (!existsSync(sub)) continue;
-      let any = false;
-      for (const name of readdirSync(sub)) {
-        if (keep.has(name)) continue;
-        remove(join(sub, name));
-        list.push(name);
-        any = true;
-      }
-      if (any) fsyncDir(sub);
-    }
-    for (const name of existsSync(d.points) ? readdirSync(d.points) : []) {
-      if (name.startsWith('.tmp-')) remove(join(d.points, name));
-    }
+    sweepStore(
+      dir,
+      plan.keep.map((k) => k.point),
+      report,
+      remove,
+    );
     return report;
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * A prune's plan over `listed` (the store at `location`) and its report so far (nothing deleted
+ * yet). An unreadable manifest stops the prune: it may reference packs the prune would delete.
+ */
+export function planPrune(
+  location: string,
+  listed: ListedPoints,
+  options: PruneOptions,
+): { plan: PointPlan<PointManifest>; report: PruneReport } {
+  const u = listed.unreadable[0];
+  if (u) {
+    throw new BackupInvalidError(
+      `cannot prune ${location}: manifest ${u.file} is unreadable (${u.problem}); it may reference packs a prune would delete — move it away or repair it`,
+    );
+  }
+  const plan = planPointRetention(listed.points, options.now ?? new Date(), options.policy ?? DEFAULT_POINT_RETENTION);
+  const report: PruneReport = {
+    kept: plan.keep.map((k) => ({ id: k.point.id, reason: k.reason })),
+    dropped: plan.drop.map((p) => p.id),
+    deletedMaps: [],
+    deletedPacks: [],
+    freedBytes: 0,
+  };
+  return { plan, report };
+}
+
+/** The maps and packs the chains and manifests of `kept` need (file names). */
+export function neededFiles(dir: string, kept: readonly PointManifest[]): { maps: Set<string>; packs: Set<string> } {
+  const maps = new Set<string>();
+  for (const p of kept) for (const m of mapChain(storeDirs(dir).maps, p.id)) maps.add(mapFile(m.header.id));
+  const packs = new Set(kept.flatMap((p) => p.packs.map((q) => packFile(q.name))));
+  return { maps, packs };
+}
+
+/**
+ * Prune's second half, with the store's lock held and the dropped manifests gone: deletes every
+ * map and pack `kept` (the remaining points) does not need, and temps of runs that died.
+ */
+export function sweepStore(
+  dir: string,
+  kept: readonly PointManifest[],
+  report: Pick<PruneReport, 'deletedMaps' | 'deletedPacks'>,
+  remove: (path: string) => void,
+): void {
+  const d = storeDirs(dir);
+  const { maps, packs } = neededFiles(dir, kept);
+  for (const [sub, keep, list] of [
+    [d.maps, maps, report.deletedMaps],
+    [d.packs, packs, report.deletedPacks],
+  ] as const) {
+    if (!existsSync(sub)) continue;
+    let any = false;
+    for (const name of readdirSync(sub)) {
+      if (keep.has(name)) continue;
+      remove(join(sub, name));
+      list.push(name);
+      any = true;
+    }
+    if (any) fsyncDir(sub);
+  }
+  for (const name of existsSync(d.points) ? readdirSync(d.points) : []) {
+    if (name.startsWith('.tmp-')) remove(join(d.points, name));
   }
 }
