@@ -1,6 +1,6 @@
 import { describeConfig, VERSION } from '@ora/core';
 import type { AnyJob, Program } from '@ora/harness';
-import { backupListCommand, backupVerifyCommand, migrateCommand } from './commands/backup.js';
+import { backupListCommand, backupPruneCommand, backupVerifyCommand, migrateCommand } from './commands/backup.js';
 import { diagnoseFkCommand, diagnoseLocksCommand, explainCommand } from './commands/diagnose.js';
 import { initCommand } from './commands/init.js';
 import { inventoryCommands } from './commands/inventory.js';
@@ -15,6 +15,7 @@ export const COMMANDS: readonly AnyJob[] = [
   migrateCommand,
   seedCommand,
   backupListCommand,
+  backupPruneCommand,
   backupVerifyCommand,
   ...inventoryCommands,
   schemaCommand,

@@ -41,6 +41,47 @@ describe('ora-db backup list / verify', () => {
   });
 });
 
+describe('ora-db backup list / prune over restore points', () => {
+  it('lists points with kind, pages changed, bytes stored, parent and the time each stands for', async () => {
+    createOraDatabase(db, 30);
+    expect((await oraDb(['backup', '--incremental', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    const raw = new Database(db);
+    raw.prepare("INSERT INTO workflows (name, status, details) VALUES ('x', 'ok', 'y')").run();
+    raw.close();
+    expect((await oraDb(['backup', '--incremental', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    const list = await oraDb(['backup', 'list', '--backup-dir', dir, '--json']);
+    expect(list.code).toBe(0);
+    const [first, second] = list.json().points;
+    expect(first).toMatchObject({ kind: 'full', parent: null, coversUntil: second.createdAt });
+    expect(second).toMatchObject({ kind: 'delta', parent: first.id, coversUntil: null });
+    expect(second.changedPages).toBeGreaterThan(0);
+    expect(second.storedBytes).toBeLessThan(first.storedBytes);
+    const human = await oraDb(['backup', 'list', '--backup-dir', dir]);
+    expect(human.out).toMatch(/2 restore point\(s\) in .*restore-points, .* stored; restore --at covers \S+ to now/);
+    expect(human.out).toMatch(/ID +CREATED \(UTC\) +MAP +CHANGED +STORED +PARENT +STANDS UNTIL/);
+  });
+
+  it('prunes to a policy (dry run first), keeping the newest; refuses bad values', async () => {
+    createOraDatabase(db, 10);
+    for (let i = 0; i < 3; i++)
+      expect((await oraDb(['backup', '--incremental', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    const dry = await oraDb(['backup', 'prune', '--backup-dir', dir, '--json', '--dry-run']);
+    expect(dry.json()).toMatchObject({ status: 'ok', dryRun: true, dropped: [] });
+    expect(dry.json().kept).toHaveLength(3);
+    for (const bad of [
+      ['--point-keep-all-hours', '0'],
+      ['--point-keep-hourly-days', '-2'],
+      ['--point-keep-daily-days', 'x'],
+    ]) {
+      const r = await oraDb(['backup', 'prune', '--backup-dir', dir, ...bad]);
+      expect(r.code, bad.join(' ')).toBe(2);
+      expect(r.logs[0]?.msg).toMatch(new RegExp(`^invalid input: ${bad[0]}=`));
+    }
+    const listed = (await oraDb(['backup', 'list', '--backup-dir', dir, '--json'])).json().points;
+    expect(listed).toHaveLength(3);
+  });
+});
+
 describe('ora-db migrate', () => {
   it('takes a verified backup first and names it; restoring that backup rolls the migration back', async () => {
     const raw = new Database(db);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { CronJob } from 'kubernetes-models/batch/v1';
 import { ConfigMap } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
-import { kubernetesObjects, renderCrontab, renderKubernetes } from '../src/deploy/render.js';
+import { kubernetesObjects, renderCrontab, renderKubernetes, scheduledRuns } from '../src/deploy/render.js';
 import { JOBS } from '../src/index.js';
 import { oraDb } from './run-cli.js';
 
@@ -26,9 +26,7 @@ describe('schedules: one source of truth', () => {
     const objects = kubernetesObjects(JOBS);
     const cronJobs = objects.filter((o) => o.kind === 'CronJob');
     expect(cronJobs.map((c) => (c.metadata as { name: string }).name).sort()).toEqual(
-      JOBS.filter((j) => j.schedule)
-        .map((j) => `ora-${j.name}`)
-        .sort(),
+      [...JOBS.filter((j) => j.schedule).map((j) => `ora-${j.name}`), 'ora-backup-incremental'].sort(),
     );
     for (const o of objects) {
       if (o.kind === 'CronJob') new CronJob(o as never).validate();
@@ -54,10 +52,11 @@ describe('schedules: one source of truth', () => {
     const lines = renderCrontab(JOBS)
       .split('\n')
       .filter((l) => /^[0-9*]/.test(l));
-    expect(lines).toHaveLength(JOBS.filter((j) => j.schedule).length);
+    const runs = scheduledRuns(JOBS);
+    expect(lines).toHaveLength(runs.length);
     const files = lines.map((l) => /--metrics-file (\S+) /.exec(l)?.[1]);
-    for (const [i, job] of JOBS.filter((j) => j.schedule).entries()) {
-      expect(files[i]).toBe(`/var/lib/prometheus/node-exporter/ora_${job.name}_ora.prom`);
+    for (const [i, run] of runs.entries()) {
+      expect(files[i]).toBe(`/var/lib/prometheus/node-exporter/ora_${run.name}_ora.prom`);
     }
     expect(new Set(files).size).toBe(files.length);
     const [configMap, ...cronJobs] = kubernetesObjects(JOBS) as { data?: Record<string, string>; spec?: unknown }[];
@@ -68,6 +67,33 @@ describe('schedules: one source of truth', () => {
       // One hostname for every pod, so ora_host (and the Pushgateway group) is the same run after run.
       expect(pod.hostname).toBe('ora-db-ops');
       expect(pod.containers[0].envFrom[0].configMapRef.name).toBe('ora-db-config');
+    }
+  });
+
+  it('schedules a restore point every 5 minutes from the backup bundle, configurable down to every minute', async () => {
+    const line = renderCrontab(JOBS)
+      .split('\n')
+      .find((l) => l.includes('--incremental'));
+    expect(line).toBe(
+      '*/5 * * * * node --enable-source-maps /opt/ora-db/functions/backup/dist/index.mjs --incremental --metrics-file /var/lib/prometheus/node-exporter/ora_backup-incremental_ora.prom >> /var/log/ora/backup-incremental.log 2>&1',
+    );
+    // biome-ignore lint/suspicious/noExplicitAny: walking a rendered manifest's nested fields.
+    const k8s = kubernetesObjects(JOBS).find((o: any) => o.metadata.name === 'ora-backup-incremental') as any;
+    expect(k8s.spec.schedule).toBe('*/5 * * * *');
+    expect(k8s.spec.jobTemplate.spec.template.spec.containers[0].command.slice(-2)).toEqual([
+      '/app/functions/backup/dist/index.mjs',
+      '--incremental',
+    ]);
+    const every = await oraDb(['schedule', '--points-every', '1']);
+    expect(every.code).toBe(0);
+    expect(every.out).toMatch(/^\* \* \* \* \* node .*functions\/backup\/dist\/index\.mjs --incremental /m);
+    expect(every.out).toMatch(/^0 1 \* \* \* node .*functions\/backup\/dist\/index\.mjs --metrics-file/m);
+    const ten = await oraDb(['schedule', '--points-every', '10', '--format', 'k8s']);
+    expect(ten.out).toMatch(/name: ora-backup-incremental[\s\S]*schedule: "\*\/10 \* \* \* \*"/);
+    for (const bad of ['7', '0', '31', 'x', '2.5']) {
+      const r = await oraDb(['schedule', '--points-every', bad]);
+      expect(r.code, bad).toBe(2);
+      expect(r.logs[0]?.msg, bad).toMatch(/^invalid input: --points-every=/);
     }
   });
 

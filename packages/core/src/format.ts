@@ -27,6 +27,20 @@ export function formatMib(bytes: number, digits = 2): string {
 }
 
 /**
+ * `formatBytes(bytes): string` — small amounts in KiB (a restore point's few kilobytes), larger
+ * ones as formatMib.
+ *
+ * ### Examples
+ * ```ts
+ * formatBytes(22_528); // '22.0 KiB'
+ * formatBytes(1_572_864); // '1.50 MiB'
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  return bytes < BYTES_PER_MIB ? `${(bytes / 1024).toFixed(1)} KiB` : formatMib(bytes);
+}
+
+/**
  * `textTable(header, rows, indent = ''): string[]` — rows as left-aligned columns two spaces
  * apart (each as wide as its widest cell), the header first, trailing spaces trimmed.
  *

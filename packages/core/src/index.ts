@@ -33,7 +33,7 @@ export {
   StoppedError,
   throwIfStopped,
 } from './errors/errors.js';
-export { formatMib, mib, textTable } from './format.js';
+export { formatBytes, formatMib, mib, textTable } from './format.js';
 export { writeFileDurably } from './fs/files.js';
 export { checkHealth, type HealthOutcome } from './health/check.js';
 export { acquireJobLock, type JobLock } from './locking/job-lock.js';

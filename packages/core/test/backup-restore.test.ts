@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BackupOptions } from '../src/backup/backup.js';
 import { isVerified, listBackups, type Manifest, pickBackup } from '../src/backup/manifest.js';
-import { type RestoreOptions, restoreBackup } from '../src/backup/restore.js';
+import { backupSource, type RestoreOptions, restoreBackup } from '../src/backup/restore.js';
 import { localStore } from '../src/backup/store.js';
 import { verifyBackup } from '../src/backup/verify.js';
 import {
@@ -38,8 +38,7 @@ function backup(path = live, options: Partial<BackupOptions> = {}): Promise<Mani
 
 function restore(manifest: Manifest, options: Partial<RestoreOptions> = {}) {
   return restoreBackup({
-    store: localStore(backups),
-    manifest,
+    source: backupSource(localStore(backups), manifest),
     target: live,
     toNewPath: false,
     busyTimeoutMs: 2000,

@@ -4,7 +4,7 @@ import { tempDir } from '@ora/testkit';
 import { type LocalBucket, startLocalBucket } from '@ora/testkit/s3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { manifestFile } from '../src/backup/manifest.js';
-import { restoreBackup } from '../src/backup/restore.js';
+import { backupSource, restoreBackup } from '../src/backup/restore.js';
 import { type BackupStore, localStore, parseS3Url, s3Store } from '../src/backup/store.js';
 import { verifyBackup } from '../src/backup/verify.js';
 import { BackupInvalidError, InvalidInputError, IoError } from '../src/errors/errors.js';
@@ -72,8 +72,7 @@ describe.each(stores)('BackupStore: %s', (_name, makeStore) => {
     expect((await store.list()).backups[0]?.lastVerification?.ok).toBe(true);
     const to = t.path('restored.db');
     const restored = await restoreBackup({
-      store,
-      manifest,
+      source: backupSource(store, manifest),
       target: to,
       toNewPath: true,
       busyTimeoutMs: 2000,

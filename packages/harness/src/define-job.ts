@@ -53,6 +53,17 @@ export interface JobDefinition<E extends z.ZodObject = z.ZodObject, O extends Jo
   describe: string;
   /** Default cron schedule (SPEC §2); null for manual jobs and commands. */
   schedule: string | null;
+  /**
+   * More scheduled runs of the same bundle with extra flags, each reporting under its own name
+   * (see `runName`): `backup --incremental` every 5 minutes beside the daily `backup`.
+   */
+  alsoScheduled?: readonly ScheduledVariant[];
+  /**
+   * The name a run reports under (the result's `job`, its metrics and Pushgateway group, its log
+   * lines) when a flag makes it another job; default `name`. `backup --incremental` reports as
+   * `backup-incremental`, so its gauges never overwrite the daily backup's.
+   */
+  runName?(event: z.output<E>): string;
   /** Heavy jobs take the per-database job lock (SPEC §3). */
   heavy?: boolean;
   /**
@@ -76,6 +87,15 @@ export interface JobDefinition<E extends z.ZodObject = z.ZodObject, O extends Jo
   summarize?(result: JobResult<O>): string;
   /** Gauges written to `--metrics-file` besides status, duration and timestamp. */
   metrics?(result: JobResult<O>): JobMetric[];
+}
+
+/** A scheduled run of a job's bundle with extra flags (`JobDefinition.alsoScheduled`). */
+export interface ScheduledVariant {
+  /** Its run name (the job's `runName` for these flags): the CronJob, log and metrics file names. */
+  name: string;
+  schedule: string;
+  args: readonly string[];
+  describe: string;
 }
 
 /** Declares a job; the identity function that gives `run` its event type. */

@@ -10,6 +10,7 @@ export {
   type JobOutcome,
   type JobResult,
   type JobStatus,
+  type ScheduledVariant,
 } from './define-job.js';
 export { type FlagSpec, flagsOf, kebab, parseEventJson, resolveEvent } from './event.js';
 export { type Io, processIo, routeProcessWarnings } from './io.js';

@@ -61,12 +61,10 @@ export async function runJob(request: RunRequest): Promise<number> {
   // On a terminal, log lines go above the progress bar: each one clears it and it is redrawn.
   let progress: ProgressRenderer | null = null;
   const logDestination = io.stderrIsTTY ? aboveProgress(io.stderr, () => progress) : io.stderr;
-  let logger: Logger = createLogger({
-    level: options.verbose ? 'debug' : (options.logLevel ?? 'info'),
-    destination: logDestination,
-    pretty: io.stderrIsTTY,
-    bindings: { job: job.name },
-  });
+  const makeLogger = (level: LogLevel, name: string): Logger =>
+    createLogger({ level, destination: logDestination, pretty: io.stderrIsTTY, bindings: { job: name } });
+  let logLevel: LogLevel = options.verbose ? 'debug' : (options.logLevel ?? 'info');
+  let logger: Logger = makeLogger(logLevel, job.name);
   let config: Config | undefined;
   let database: string | null = null;
   let pingUrl = options.pingUrl;
@@ -74,18 +72,15 @@ export async function runJob(request: RunRequest): Promise<number> {
   let pushgateway = options.pushgateway;
   let result: JobResult;
   let exitCode: number;
+  let runName = job.name;
   try {
     config = loadConfig(io.env);
     pingUrl ??= config.pingUrl;
     metricsFile ??= config.metricsFile;
     pushgateway ??= config.pushgateway;
     if (!options.verbose && options.logLevel === undefined && config.logLevel !== 'info') {
-      logger = createLogger({
-        level: config.logLevel,
-        destination: logDestination,
-        pretty: io.stderrIsTTY,
-        bindings: { job: job.name },
-      });
+      logLevel = config.logLevel;
+      logger = makeLogger(logLevel, job.name);
     }
     const event = resolveEvent(job.event, {
       config,
@@ -93,18 +88,20 @@ export async function runJob(request: RunRequest): Promise<number> {
       flags: request.flags,
     });
     database = typeof event.db === 'string' ? event.db : null;
+    runName = job.runName?.(event) ?? job.name;
+    if (runName !== job.name) logger = makeLogger(logLevel, runName);
     logger.debug({ event: redactEvent(event) }, 'starting');
     if (pingUrl) await ping(pingUrl, 'start', logger);
     const bar = createProgress({
       logger,
       stderr: io.stderr,
       tty: io.stderrIsTTY,
-      label: job.name,
+      label: runName,
       logEveryMs: config.progressEveryMs,
     });
     progress = bar;
     const lockOn = job.heavy ? (job.lockTarget ? job.lockTarget(event) : database) : null;
-    const lock = lockOn ? takeJobLock(lockOn, job.name, config.lockWaitMs, logger, job.acceptsDamaged === true) : null;
+    const lock = lockOn ? takeJobLock(lockOn, runName, config.lockWaitMs, logger, job.acceptsDamaged === true) : null;
     const stop = stopOnSignals(logger, io);
     let outcome: JobOutcome;
     try {
@@ -114,7 +111,7 @@ export async function runJob(request: RunRequest): Promise<number> {
       bar.finish();
       lock?.release();
     }
-    result = finish(job, outcome, startedAt, started, database);
+    result = finish(runName, outcome, startedAt, started, database);
     exitCode = exitCodeFor(result.status);
     const level = result.status === 'failed' ? 'error' : result.status === 'warn' ? 'warn' : 'info';
     // The first line of the summary: tables and lists stay on stdout, logs stay one line per event.
@@ -128,7 +125,7 @@ export async function runJob(request: RunRequest): Promise<number> {
           message: `unexpected error: ${(error as Error)?.message ?? String(error)}`,
           exitStatus: EXIT.problem,
         };
-    result = finish(job, { status: 'failed', error: failure }, startedAt, started, database);
+    result = finish(runName, { status: 'failed', error: failure }, startedAt, started, database);
     logger.error(
       { code: failure.code, exitCode, ...(options.verbose ? { stack: (error as Error)?.stack } : {}) },
       failure.message,
@@ -145,7 +142,7 @@ export async function runJob(request: RunRequest): Promise<number> {
       result,
       exitCode,
       extra,
-      metricsFile ? previousLastSuccess(metricsFile, job.name) : null,
+      metricsFile ? previousLastSuccess(metricsFile, runName) : null,
     );
     if (metricsFile) {
       try {
@@ -157,7 +154,7 @@ export async function runJob(request: RunRequest): Promise<number> {
     }
     if (pushgateway) {
       try {
-        await pushMetrics(pushgateway, registry, runLabels(job.name, result.database));
+        await pushMetrics(pushgateway, registry, runLabels(runName, result.database));
       } catch (error) {
         // Monitoring must never change the job's outcome.
         logger.warn(
@@ -212,7 +209,7 @@ function stopOnSignals(logger: Logger, io: Io): { signal: AbortSignal; dispose()
 }
 
 function finish(
-  job: AnyJob,
+  name: string,
   outcome: JobOutcome,
   startedAt: Date,
   started: number,
@@ -220,7 +217,7 @@ function finish(
 ): JobResult {
   const { status, ...details } = outcome;
   return {
-    job: job.name,
+    job: name,
     status,
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - started),

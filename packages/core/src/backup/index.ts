@@ -28,7 +28,14 @@ export {
   pickBackup,
 } from './manifest.js';
 export { openBackupStore } from './open-store.js';
-export { type RestoreOptions, type RestoreReport, restoreBackup } from './restore.js';
+export {
+  backupSource,
+  type ExpectedContent,
+  type RestoreOptions,
+  type RestoreReport,
+  type RestoreSource,
+  restoreBackup,
+} from './restore.js';
 export { planRetention, type RetainedBackup, type RetentionPlan, type RetentionPolicy } from './retention.js';
 export { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
 export { type BackupStore, localStore, parseS3Url, type S3Location, type S3StoreOptions, s3Store } from './store.js';

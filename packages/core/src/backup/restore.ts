@@ -29,9 +29,36 @@ import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 import { applyWalDelta, readWalIndexHeader, type WalIndexHeader } from './wal-delta.js';
 
+/** What the restored database must hold: checked before and after the live database is touched. */
+export interface ExpectedContent {
+  pageSize: number;
+  userVersion: number;
+  /** Row count of every table. */
+  tables: Record<string, number>;
+}
+
+/**
+ * What a restore restores: a full backup (`backupSource`) or a restore point (`pointSource` in
+ * pitr/restore-source.ts). `prepare` writes a verified copy into `temp` (a new file beside the
+ * target) and says what it holds; any doubt throws BACKUP_INVALID with nothing live touched.
+ */
+export interface RestoreSource {
+  kind: 'backup' | 'point';
+  id: string;
+  createdAt: string;
+  /** Where it is stored, for messages. */
+  location: string;
+  prepare(temp: string, o: PrepareContext): Promise<ExpectedContent>;
+}
+
+export interface PrepareContext {
+  maxProblems: number;
+  progress?: ProgressSink | undefined;
+  signal?: AbortSignal | undefined;
+}
+
 export interface RestoreOptions {
-  store: BackupStore;
-  manifest: Manifest;
+  source: RestoreSource;
   /** The database to restore into: the live one, or (`toNewPath`) a path that must not exist yet. */
   target: string;
   toNewPath: boolean;
@@ -43,6 +70,9 @@ export interface RestoreOptions {
   /** Where the yearly archives (`ora_archive_<year>.db`) live; default beside the database. */
   archiveDir?: string;
 }
+
+/** The options once the source's verified copy is made: what it holds. */
+type Prepared = RestoreOptions & { expected: ExpectedContent };
 
 /** Restored orders that also sit in a yearly archive (a backup taken before an archive run). */
 export interface ArchivedOrders {
@@ -57,7 +87,9 @@ export interface ArchivedOrders {
 }
 
 export interface RestoreReport {
+  /** The backup's or restore point's id. */
   backupId: string;
+  kind: 'backup' | 'point';
   target: string;
   mode: 'live' | 'new-path';
   /** The copy of what was replaced (live restores only). */
@@ -78,8 +110,20 @@ export interface RestoreReport {
  * of artifact and content against the manifest, full integrity_check, schema version and row
  * counts. Throws BACKUP_INVALID (exit 1) with the live database untouched.
  */
-async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<void> {
-  o.progress?.phase?.('fetch');
+export function backupSource(store: BackupStore, manifest: Manifest): RestoreSource {
+  return {
+    kind: 'backup',
+    id: manifest.id,
+    createdAt: manifest.createdAt,
+    location: store.location,
+    prepare: (temp, o) => prepareVerifiedCopy({ ...o, store, manifest }, temp),
+  };
+}
+
+async function prepareVerifiedCopy(
+  o: PrepareContext & { store: BackupStore; manifest: Manifest },
+  temp: string,
+): Promise<ExpectedContent> {
   const fetched = await o.store.fetchArtifact(o.manifest);
   if (!fetched) {
     throw new BackupInvalidError(
@@ -103,13 +147,6 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
     );
   } finally {
     fetched.release();
-  }
-  // Written back to disk now, outside any lock: otherwise its pages are still dirty when the live
-  // restore writes the WAL under the write lock, and the kernel throttles those writes.
-  try {
-    fsyncFile(temp);
-  } catch (error) {
-    throw ioError(error, `writing ${temp}`);
   }
   if (sums.artifactSha256 !== o.manifest.artifact.sha256 || sums.outputBytes !== o.manifest.snapshot.bytes) {
     throw new BackupInvalidError(
@@ -136,6 +173,8 @@ async function prepareVerifiedCopy(o: RestoreOptions, temp: string): Promise<voi
   } finally {
     copy.close();
   }
+  const { pageSize, userVersion, tables } = o.manifest.snapshot;
+  return { pageSize, userVersion, tables };
 }
 
 function copyMatchesManifest(db: OraDatabase, manifest: Manifest): string | null {
@@ -269,13 +308,12 @@ function replaceContent(db: OraDatabase): void {
  * Checks that `db` now holds exactly the backup: quick_check (the copy passed the full
  * integrity_check before; this runs while writers wait), schema version, row counts.
  */
-function matchesBackup(db: OraDatabase, manifest: Manifest, maxProblems: number): string | null {
+function matchesBackup(db: OraDatabase, expected: ExpectedContent, maxProblems: number): string | null {
   const integrity = checkIntegrity(db, { full: false, maxProblems });
   if (!integrity.ok) return `quick_check failed: ${integrity.problems[0] ?? ''}`;
-  if (Number(db.pragma('user_version')) !== manifest.snapshot.userVersion)
-    return 'schema version differs from the backup';
+  if (Number(db.pragma('user_version')) !== expected.userVersion) return 'schema version differs from the backup';
   const counts = tableRowCounts(db);
-  if (JSON.stringify(counts) !== JSON.stringify(manifest.snapshot.tables)) return 'row counts differ from the backup';
+  if (JSON.stringify(counts) !== JSON.stringify(expected.tables)) return 'row counts differ from the backup';
   return null;
 }
 
@@ -331,8 +369,8 @@ function lockedError(error: DatabaseLockedError): DatabaseLockedError {
  * (`applyWalDelta`). No commit can fall between the copy and the restore: both happen under the
  * one write lock. If the frames do not check out, the whole database is copied under the lock.
  */
-async function restoreByPages(o: RestoreOptions, target: string, temp: string, copyTemp: string): Promise<LiveResult> {
-  const pageSize = o.manifest.snapshot.pageSize;
+async function restoreByPages(o: Prepared, target: string, temp: string, copyTemp: string): Promise<LiveResult> {
+  const pageSize = o.expected.pageSize;
   // T0: a read transaction on the live database, and the wal-index header it started from.
   const snapshotReader = openRaw(target, { readonly: true });
   let readerOpen = true;
@@ -445,7 +483,7 @@ async function restoreByPages(o: RestoreOptions, target: string, temp: string, c
  * COMMIT. A backup that holds a virtual table cannot be restored this way.
  */
 async function restoreByRows(
-  o: RestoreOptions,
+  o: Prepared,
   live: OraDatabase,
   target: string,
   temp: string,
@@ -489,10 +527,10 @@ async function restoreByRows(
     o.progress?.phase?.('replace content');
     live.run(() => replaceContent(db));
     o.progress?.phase?.('check');
-    const problem = matchesBackup(live, o.manifest, o.maxProblems);
+    const problem = matchesBackup(live, o.expected, o.maxProblems);
     if (problem) {
       throw new RestoreFailedError(
-        `restore of ${o.manifest.id} into ${target} did not verify (${problem}); it was rolled back and the live database is unchanged (a copy is in ${preRestoreCopy})`,
+        `restore of ${o.source.id} into ${target} did not verify (${problem}); it was rolled back and the live database is unchanged (a copy is in ${preRestoreCopy})`,
       );
     }
     live.run(() => db.exec('COMMIT'));
@@ -537,17 +575,26 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
   const dir = dirname(target);
   // Temp names carry the pid: restores of other databases in this directory hold other job locks
   // and must not meet them.
-  const temp = join(dir, `.ora-restore-${process.pid}-${o.manifest.id}.tmp.db`);
+  const temp = join(dir, `.ora-restore-${process.pid}-${o.source.id}.tmp.db`);
   const copyTemp = join(dir, `.ora-restore-${process.pid}-before.tmp.db`);
   checkTarget(o, target);
   // Only once the request is accepted: what killed runs left (this pid's earlier runs included).
   removeDeadTemps(dir, 'ora-restore');
   try {
-    await prepareVerifiedCopy(o, temp);
+    o.progress?.phase?.('fetch');
+    const expected = await o.source.prepare(temp, o);
+    // Written back to disk now, outside any lock: otherwise its pages are still dirty when the
+    // live restore writes the WAL under the write lock, and the kernel throttles those writes.
+    try {
+      fsyncFile(temp);
+    } catch (error) {
+      throw ioError(error, `writing ${temp}`);
+    }
     throwIfStopped(o.signal);
-    const base = { backupId: o.manifest.id, target };
+    const p: Prepared = { ...o, expected };
+    const base = { backupId: o.source.id, kind: o.source.kind, target };
     if (o.toNewPath) {
-      const { tables } = moveToNewPath(o, temp, target);
+      const { tables } = moveToNewPath(p, temp, target);
       return {
         ...base,
         mode: 'new-path',
@@ -556,7 +603,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<RestoreReport> {
         durationMs: Math.round(performance.now() - started),
       };
     }
-    const r = await restoreIntoLive(o, temp, target, copyTemp);
+    const r = await restoreIntoLive(p, temp, target, copyTemp);
     return { ...base, mode: 'live', ...r, durationMs: Math.round(performance.now() - started) };
   } finally {
     removeQuietly(temp);
@@ -593,7 +640,7 @@ function checkTarget(o: RestoreOptions, target: string): void {
 }
 
 /** To a new path: the verified copy is renamed into place, then checked against the manifest. */
-function moveToNewPath(o: RestoreOptions, temp: string, target: string): { tables: Record<string, number> } {
+function moveToNewPath(o: Prepared, temp: string, target: string): { tables: Record<string, number> } {
   try {
     renameSync(temp, target);
     fsyncDir(dirname(target));
@@ -602,8 +649,8 @@ function moveToNewPath(o: RestoreOptions, temp: string, target: string): { table
   }
   const db = openDatabase(target, { busyTimeoutMs: o.busyTimeoutMs });
   try {
-    const problem = matchesBackup(db, o.manifest, o.maxProblems);
-    if (problem) throw new RestoreFailedError(`restored ${target} does not match backup ${o.manifest.id}: ${problem}`);
+    const problem = matchesBackup(db, o.expected, o.maxProblems);
+    if (problem) throw new RestoreFailedError(`restored ${target} does not match backup ${o.source.id}: ${problem}`);
     return { tables: tableRowCounts(db) };
   } finally {
     db.close();
@@ -615,7 +662,7 @@ function moveToNewPath(o: RestoreOptions, temp: string, target: string): { table
  * mode, row by row otherwise; then, after a page copy, made durable and checked.
  */
 async function restoreIntoLive(
-  o: RestoreOptions,
+  o: Prepared,
   temp: string,
   target: string,
   copyTemp: string,
@@ -627,7 +674,7 @@ async function restoreIntoLive(
     // The last safe point: from here on the restore is one write transaction on the live database.
     throwIfStopped(o.signal);
     o.progress?.phase?.('copy current content');
-    const samePageSize = Number(live.pragma('page_size')) === o.manifest.snapshot.pageSize;
+    const samePageSize = Number(live.pragma('page_size')) === o.expected.pageSize;
     const walMode = String(live.pragma('journal_mode')).toLowerCase() === 'wal';
     const r =
       samePageSize && walMode
@@ -647,14 +694,14 @@ async function restoreIntoLive(
  * quick_check: the verified copy was checked (integrity, counts, schema version) before; this
  * checks the structure SQLite wrote. Counts cannot be compared now: writers commit right after.
  */
-function confirmPageRestore(o: RestoreOptions, live: OraDatabase, target: string, preRestoreCopy: string): void {
+function confirmPageRestore(o: Prepared, live: OraDatabase, target: string, preRestoreCopy: string): void {
   live.pragma('wal_checkpoint(PASSIVE)');
   fsyncFile(`${target}-wal`);
   o.progress?.phase?.('check');
   const integrity = checkIntegrity(live, { full: false, maxProblems: o.maxProblems });
   if (!integrity.ok) {
     throw new RestoreFailedError(
-      `restore of ${o.manifest.id} into ${target} was committed but does not verify (quick_check failed: ${integrity.problems[0] ?? ''}); the replaced database is kept as ${preRestoreCopy}; stop the writers and run 'ora-db health-check --full'`,
+      `restore of ${o.source.id} into ${target} was committed but does not verify (quick_check failed: ${integrity.problems[0] ?? ''}); the replaced database is kept as ${preRestoreCopy}; stop the writers and run 'ora-db health-check --full'`,
     );
   }
 }

@@ -123,6 +123,30 @@ export const CONFIG_VARIABLES = {
     default: 12,
     describe: 'backup retention: then keep the last backup of each month for this many months',
   }),
+  ORA_POINT_KEEP_ALL_HOURS: variable({
+    key: 'pointKeepAllHours',
+    field: integerField(1, 87_600, 'hours'),
+    default: 48,
+    describe: 'restore point retention: keep every point this many hours',
+  }),
+  ORA_POINT_KEEP_HOURLY_DAYS: variable({
+    key: 'pointKeepHourlyDays',
+    field: integerField(0, 3650, 'days'),
+    default: 7,
+    describe: 'restore point retention: then the newest point of each hour for this many days',
+  }),
+  ORA_POINT_KEEP_DAILY_DAYS: variable({
+    key: 'pointKeepDailyDays',
+    field: integerField(0, 36_500, 'days'),
+    default: 30,
+    describe: 'restore point retention: then the newest point of each day for this many days',
+  }),
+  ORA_POINT_KEEP_MONTHLY_MONTHS: variable({
+    key: 'pointKeepMonthlyMonths',
+    field: integerField(0, 1200, 'months'),
+    default: 12,
+    describe: 'restore point retention: then the newest point of each month for this many months',
+  }),
   ORA_BUSY_TIMEOUT_MS: variable({
     key: 'busyTimeoutMs',
     field: integerField(0, 600_000, 'milliseconds'),

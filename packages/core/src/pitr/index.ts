@@ -1,5 +1,13 @@
 // `@ora/core/pitr`: restore points (point-in-time recovery) — take, list, rebuild, verify, prune,
 // locally or on S3 (the S3 client is loaded on the store's first request, as for full backups).
+
+export {
+  type CheckPointsOptions,
+  type CheckPointsReport,
+  checkRestorePoints,
+  type PointCheck,
+} from './check-points.js';
+export { type ChosenSource, chooseRestoreSource, type SourceSelector } from './choose-source.js';
 export {
   localPointStore,
   openPointStore,
@@ -7,6 +15,7 @@ export {
   type PointStore,
   type PointStoreSettings,
 } from './point-store.js';
+export { pointSource } from './restore-source.js';
 export { DEFAULT_POINT_RETENTION, type PointRetention } from './retention.js';
 export {
   type ListedPoints,
@@ -21,3 +30,4 @@ export {
   type TakePointResult,
   type VerifyPointsReport,
 } from './store.js';
+export { type RestorePointOptions, type RestorePointResult, takeRestorePoint } from './take-restore-point.js';
