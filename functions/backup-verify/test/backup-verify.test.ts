@@ -32,7 +32,7 @@ describe('backup-verify bundle', () => {
     mkdirSync(t.path('empty'));
     const r = verify(['--backup-dir', t.path('empty'), '--json']);
     expect(r.code).toBe(0);
-    expect(r.json()).toMatchObject({ status: 'skipped', reason: 'no backups to verify' });
+    expect(r.json()).toMatchObject({ status: 'skipped', reason: 'no backups or restore points to verify' });
   });
 
   it.each([

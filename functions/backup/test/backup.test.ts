@@ -146,7 +146,7 @@ describe('backup → restore round trip', () => {
     expect(exact.json().backupId).toBe(ids[0]);
     const before = restore(['--at', '2000-01-01T00:00:00Z', '--db', db, '--backup-dir', dir]);
     expect(before.code).toBe(2);
-    expect(before.logs.at(-1)?.msg).toMatch(/^no verified backup at or before 2000-01-01T00:00:00\.000Z/);
+    expect(before.logs.at(-1)?.msg).toMatch(/^no verified backup or restore point at or before 2000-01-01T00:00:00\.000Z/);
   });
 });
 
@@ -278,7 +278,7 @@ describe('bad input', () => {
     [['--at', 'yesterday'], /^invalid input: --at="yesterday": expected an ISO 8601 time/],
     [['--at', '2026-02-30T00:00:00Z'], /^invalid input: --at="2026-02-30T00:00:00Z": expected an ISO 8601 time/],
     [['latest', '--at', '2026-01-01T00:00:00Z'], /^give a backup id or --at, not both/],
-    [['ora-20991231T000000000Z-abcdef'], /^backup ora-20991231T000000000Z-abcdef not found in /],
+    [['ora-20991231T000000000Z-abcdef'], /^no backup or restore point ora-20991231T000000000Z-abcdef in /],
   ])('restore refuses %j with exit 2 and changes nothing', (args, message) => {
     createOraDatabase(db, 10);
     expect(backup(['--db', db, '--backup-dir', dir]).code).toBe(0);
