@@ -146,7 +146,9 @@ describe('backup → restore round trip', () => {
     expect(exact.json().backupId).toBe(ids[0]);
     const before = restore(['--at', '2000-01-01T00:00:00Z', '--db', db, '--backup-dir', dir]);
     expect(before.code).toBe(2);
-    expect(before.logs.at(-1)?.msg).toMatch(/^no verified backup or restore point at or before 2000-01-01T00:00:00\.000Z/);
+    expect(before.logs.at(-1)?.msg).toMatch(
+      /^no verified backup or restore point at or before 2000-01-01T00:00:00\.000Z/,
+    );
   });
 });
 

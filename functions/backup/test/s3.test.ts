@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createOraDatabase } from '@ora/core/testing';
-import { bundleRunnerAsync, contentHash, tempDir } from '@ora/testkit';
+import { bundleRunnerAsync, contentHash, tableContents, tempDir } from '@ora/testkit';
 import { type LocalBucket, startLocalBucket } from '@ora/testkit/s3';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -80,5 +81,36 @@ describe('backups in S3 (s3rver on 127.0.0.1)', () => {
     expect(r.logs[0]?.msg).toMatch(
       /^invalid input: --dest="s3:\/\/UPPER\/\.\.\/x": expected an s3:\/\/bucket\/prefix URL/,
     );
+  });
+
+  it('takes restore points on S3 (a few KB a point), verifies them and restores each --at its time', async () => {
+    const db = t.path('ora.db');
+    createOraDatabase(db, 200);
+    const dest = `s3://ora-backups/points/${Date.now()}`;
+    const staging = t.path('staging');
+    const args = ['--dest', dest, '--backup-dir', staging];
+    const states: { id: string; at: string; contents: Record<string, string> }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const raw = new Database(db);
+      raw.pragma('journal_mode = WAL');
+      raw.prepare("INSERT INTO workflows (name, status, details) VALUES (?, 'ok', 's3')").run(`s3-${i}`);
+      raw.close();
+      const r = await backup(['--incremental', '--db', db, ...args, '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      const p = r.json().point;
+      states.push({ id: p.id, at: p.createdAt, contents: tableContents(db) });
+      if (i > 0) expect(p.storedBytes).toBeLessThan(20_000);
+    }
+    const list = await verify(['all', ...args, '--json', '--point-sample', '2'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.json().points.points.filter((p: { rebuilt: boolean }) => p.rebuilt)).toHaveLength(3);
+    for (const [i, s] of states.entries()) {
+      const to = t.path(`s3-at-${i}.db`);
+      const r = await restore(['--at', s.at, '--to', to, ...args, '--json'], env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json()).toMatchObject({ backupId: s.id, kind: 'point' });
+      expect(tableContents(to)).toEqual(s.contents);
+    }
+    for (const r of [list]) expect(`${r.stdout}${r.stderr}`).not.toContain(SECRET);
   });
 });
