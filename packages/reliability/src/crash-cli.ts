@@ -37,7 +37,7 @@ console.log(`crash suite: ${seeds} seeds per job from seed ${first}\n`);
 console.log('| job | runs | killed mid-run | writer commits | failures | run length (ms) |');
 console.log('|---|---|---|---|---|---|');
 for (const scenario of SCENARIOS.filter((s) => !values.job || s.job === values.job)) {
-  const template = prepareTemplate(scenario);
+  const template = await prepareTemplate(scenario);
   try {
     const duration = await calibrate(scenario, template);
     const outcomes: CrashOutcome[] = [];

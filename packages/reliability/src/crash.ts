@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prng } from '@ora/core';
+import { localPointStore } from '@ora/core/pitr';
 import { createOraDatabase } from '@ora/core/testing';
 import { contentHash, missingWriterRows, startWriter } from '@ora/testkit';
 import Database from 'better-sqlite3';
@@ -40,7 +41,7 @@ export interface Scenario {
   /** Whether a writer commits throughout (not for recover --replace, which refuses open files). */
   writer: boolean;
   /** Prepares the template once (after the database is generated). */
-  prepare?: (files: CrashFiles) => void;
+  prepare?: (files: CrashFiles) => void | Promise<void>;
   args: (files: CrashFiles) => string[];
   /** Problems found after a kill (`afterRerun` false) or after the rerun; empty when all is well. */
   check: (files: CrashFiles, template: Template, afterRerun: boolean) => string[];
@@ -136,7 +137,42 @@ function verifyBackups(files: CrashFiles): string[] {
   return problems;
 }
 
-/** The six heavy jobs, each with what must hold after a SIGKILL at any instant. */
+/** Every restore point in the store rebuilds and verifies, and no manifest is unreadable. */
+function verifyPoints(files: CrashFiles): string[] {
+  const v = cli(['backup-verify', 'all', '--backup-dir', files.backups, '--point-sample', '10000', '--json']);
+  if (v.code !== 0) {
+    return [
+      `a restore point fails verification (exit ${v.code}): ${v.stdout.trim().slice(0, 2000) || v.stderr.trim()}`,
+    ];
+  }
+  const report = JSON.parse(v.stdout) as { points: { points: unknown[]; unreadable: unknown[] } | null };
+  if (!report.points || report.points.points.length === 0) return ['no restore point is left'];
+  return report.points.unreadable.length
+    ? [`unreadable point manifests: ${JSON.stringify(report.points.unreadable)}`]
+    : [];
+}
+
+/** Changes the application might make between two points. */
+function churn(path: string, step: number): void {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.prepare(`DELETE FROM shipped_items WHERE id % 7 = ?`).run(step % 7);
+  db.prepare("INSERT INTO workflows (name, status, details) VALUES (?, 'ok', 'crash suite')").run(`churn-${step}`);
+  db.close();
+}
+
+const PRUNE_POLICY = [
+  '--point-keep-all-hours',
+  '24',
+  '--point-keep-hourly-days',
+  '2',
+  '--point-keep-daily-days',
+  '10',
+  '--point-keep-monthly-months',
+  '1',
+];
+
+/** The heavy jobs, each with what must hold after a SIGKILL at any instant. */
 export const SCENARIOS: Scenario[] = [
   {
     job: 'backup',
@@ -144,6 +180,50 @@ export const SCENARIOS: Scenario[] = [
     writer: true,
     args: (f) => ['backup', '--db', f.db, '--backup-dir', f.backups],
     check: (f) => [...verifyBackups(f)],
+  },
+  {
+    // A restore point after a VACUUM-sized change (every page moved), with earlier points beside it.
+    job: 'backup-incremental',
+    orders: 60000,
+    writer: true,
+    prepare: (f) => {
+      for (let i = 0; i < 2; i++) {
+        churn(f.db, i);
+        const r = cli(['backup', '--incremental', '--db', f.db, '--backup-dir', f.backups]);
+        if (r.code !== 0) throw new Error(`could not take the earlier points: ${r.stderr}`);
+      }
+      const db = new Database(f.db);
+      db.exec('DELETE FROM shipped_items WHERE id % 2 = 0; VACUUM');
+      db.close();
+    },
+    args: (f) => ['backup', '--incremental', '--db', f.db, '--backup-dir', f.backups],
+    check: (f) => verifyPoints(f),
+  },
+  {
+    // Points over two months, pruned to a policy that drops most of them.
+    job: 'backup-prune',
+    orders: 3000,
+    writer: false,
+    prepare: async (f) => {
+      const store = localPointStore(f.backups);
+      const now = Date.now();
+      for (let i = 0; i < 40; i++) {
+        churn(f.db, i);
+        const at = new Date(now - (60 - i * 1.5) * 86_400_000);
+        const r = await store.take({ database: f.db, now: at });
+        if (r.status !== 'taken') throw new Error(`could not take point ${i}: ${r.reason}`);
+      }
+    },
+    args: (f) => ['backup', 'prune', '--backup-dir', f.backups, ...PRUNE_POLICY],
+    check: (f, _t, afterRerun) => {
+      const problems = verifyPoints(f);
+      if (afterRerun) {
+        const dry = cli(['backup', 'prune', '--backup-dir', f.backups, ...PRUNE_POLICY, '--dry-run', '--json']);
+        const dropped = dry.code === 0 ? (JSON.parse(dry.stdout) as { dropped: string[] }).dropped : ['?'];
+        if (dropped.length > 0) problems.push(`the rerun left ${dropped.length} point(s) the policy drops`);
+      }
+      return problems;
+    },
   },
   {
     job: 'restore',
@@ -237,11 +317,11 @@ export const SCENARIOS: Scenario[] = [
 ];
 
 /** Builds the template for a scenario once; each seed then works on a copy. */
-export function prepareTemplate(scenario: Scenario): Template {
+export async function prepareTemplate(scenario: Scenario): Promise<Template> {
   const dir = mkdtempSync(join(tmpdir(), `ora-crash-template-${scenario.job}-`));
   const files = { dir, db: join(dir, 'ora.db'), backups: join(dir, 'backups') };
   createOraDatabase(files.db, scenario.orders);
-  scenario.prepare?.(files);
+  await scenario.prepare?.(files);
   const db = new Database(files.db);
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();

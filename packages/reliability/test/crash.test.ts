@@ -7,10 +7,10 @@ const SEEDS = Number(process.env.ORA_CRASH_SEEDS ?? 2);
 const FIRST = Number(process.env.ORA_CRASH_SEED ?? Math.floor(Math.random() * 1_000_000));
 
 describe.each(SCENARIOS)('$job killed with SIGKILL at a random instant', (scenario) => {
-  let template: ReturnType<typeof prepareTemplate>;
+  let template: Awaited<ReturnType<typeof prepareTemplate>>;
   let duration = 0;
   beforeAll(async () => {
-    template = prepareTemplate(scenario);
+    template = await prepareTemplate(scenario);
     duration = await calibrate(scenario, template);
   });
   afterAll(() => {
