@@ -24,14 +24,16 @@ const steps = [
     [0],
   ],
   ['Backup: snapshot, integrity_check, gzip, checksum, manifest, retention', ['backup'], [0]],
-  ['The stored backups', ['backup', 'list'], [0]],
+  ['A restore point: only the pages changed since the last one (cron: every 5 minutes)', ['backup', '--incremental'], [0]],
+  ['The stored backups and restore points', ['backup', 'list'], [0]],
   ['Restore drill of the newest backup (touches nothing live)', ['backup', 'verify', 'latest'], [0]],
-  ['What a restore of the newest backup would do', ['restore', 'latest', '--dry-run'], [0]],
+  ['What a restore of the newest backup or restore point would do', ['restore', 'latest', '--dry-run'], [0]],
   ['Migrations (backup first when any are pending)', ['migrate'], [0]],
   ['Archive: what would move to the yearly archives', ['archive', '--older-than', '365d', '--dry-run'], [0]],
   ['Recover: a healthy database has nothing to recover', ['recover'], [0]],
   ['Low-stock alert (first 5)', ['inventory', 'low-stock', '--limit', '5'], [0]],
   ['Record a shipment', ['inventory', 'ship', 'SKU-0001', '1'], [0]],
+  ['Another restore point: a few KiB for that shipment', ['backup', '--incremental'], [0]],
   ['A bad input is refused with exit 2 and one line', ['inventory', 'ship', 'NO-SUCH-SKU', '1'], [2]],
 ];
 
