@@ -6,7 +6,10 @@ Management"): timeout=30, busy_timeout = 8000, its PRAGMAs, a new connection and
 per transaction. Only the loop below is ours: it calls add_inventory_transaction at a steady rate
 until stdin closes or says stop, timing each call, then prints one JSON line.
 
-usage: python3 writer.py DB_PATH [RATE_PER_SECOND]
+usage: python3 writer.py DB_PATH [RATE_PER_SECOND] [SKU] [LATENCY_LOG]
+
+LATENCY_LOG, when given, gets one line per committed call: its start (Unix epoch, ms) and its
+latency (ms), so a benchmark can split the calls by what else ran at the time.
 """
 import json
 import os
@@ -97,6 +100,7 @@ def main():
     db.db_path = sys.argv[1]
     rate = float(sys.argv[2]) if len(sys.argv) > 2 else 50.0
     sku = sys.argv[3] if len(sys.argv) > 3 else 'SKU-0001'
+    log = open(sys.argv[4], 'w') if len(sys.argv) > 4 else None
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
     latencies, errors = [], []
@@ -105,15 +109,20 @@ def main():
     n = 0
     while not stop.is_set():
         t = time.perf_counter()
+        wall = time.time()
         try:
             add_inventory_transaction('2026-12-01', sku, 1, 'Receive', f'bench writer {os.getpid()} #{n}')
             latencies.append((time.perf_counter() - t) * 1000)
+            if log:
+                log.write(f'{wall * 1000:.1f} {latencies[-1]:.3f}\n')
         except Exception as e:  # every failure is counted and reported, never retried
             errors.append(f'{type(e).__name__}: {e}')
         n += 1
         spent = time.perf_counter() - t
         if spent < interval:
             stop.wait(interval - spent)
+    if log:
+        log.close()
     latencies.sort()
     q = lambda p: latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else 0
     print(json.dumps({

@@ -31,15 +31,18 @@ export interface LiveRestoreBenchResult {
   notes: string[];
 }
 
-/** The guide's own client (bench/guide/writer.py) committing at `rate`/s until stopped. */
+/**
+ * The guide's own client (bench/guide/writer.py) committing at `rate`/s until stopped; with
+ * `latencyLog`, it writes each commit's start (epoch ms) and latency (ms) there, one a line.
+ */
 export async function startGuideWriter(
   root: string,
   db: string,
   rate: number,
+  latencyLog?: string,
 ): Promise<{ child: ChildProcess; stop: () => Promise<GuideWriterReport> }> {
-  const child = spawn('python3', [join(root, 'bench/guide/writer.py'), db, String(rate)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const args = [join(root, 'bench/guide/writer.py'), db, String(rate), ...(latencyLog ? ['SKU-0001', latencyLog] : [])];
+  const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
@@ -65,9 +68,13 @@ export async function startGuideWriter(
   };
 }
 
-function runJob(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `cmd args` (default: this Node) with ORA_LOG_LEVEL=warn; its exit code and output. */
+export function runJob(
+  args: string[],
+  cmd: string = process.execPath,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(cmd, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ORA_LOG_LEVEL: 'warn' },
     });

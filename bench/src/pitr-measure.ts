@@ -1,5 +1,6 @@
 /**
- * Restore points at real size, measured (not yet a `pnpm bench` section):
+ * Restore points at real size, measured by hand (the `pnpm bench --only pitr` section, pitr-bench.ts,
+ * is the benchmark; this also compares the two snapshot methods):
  *
  *     npx tsx bench/src/pitr-measure.ts <fixture.db> [seconds=120] [every=30] [rate=100]
  *
@@ -11,7 +12,7 @@
  * and the oldest point (checksums + integrity_check). Prints one JSON object.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import { openDatabase, withDatabase } from '../../packages/core/src/connection/c
 import { readSnapshotPages } from '../../packages/core/src/pitr/snapshot-pages.js';
 import { listPoints, rebuildPoint, takePoint } from '../../packages/core/src/pitr/store.js';
 import { startGuideWriter } from './live-restore-bench.js';
+import { dirBytes } from './pitr-bench.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const [fixture, secondsArg = '120', everyArg = '30', rateArg = '100'] = process.argv.slice(2);
@@ -31,11 +33,6 @@ const work = mkdtempSync(join(tmpdir(), 'ora-pitr-measure-'));
 const db = join(work, 'live.db');
 const store = join(work, 'points');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const dirBytes = (d: string): number =>
-  readdirSync(d, { withFileTypes: true }).reduce(
-    (n, e) => n + (e.isDirectory() ? dirBytes(join(d, e.name)) : statSync(join(d, e.name)).size),
-    0,
-  );
 
 try {
   copyFileSync(fixture, db);

@@ -2,7 +2,8 @@
 // Markdown table, writes bench/results/<date>.json. Figures are ratios of medians taken in
 // alternation. --only (backup, health-check, restore, archive, repositories, cold-start, writer)
 // runs a subset while working on one of them, and writes <date>-only.tmp (ignored by git) instead.
-// recover has its own fixture size: 300 MiB with --quick, 1 GiB otherwise (or --size-mib).
+// recover and pitr have their own fixture size: 300 MiB with --quick, 1 GiB otherwise (or
+// --size-mib). pitr runs its writer 10 minutes (--quick: 2), a restore point every 30 s.
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,6 +13,7 @@ import { createOraDatabase } from '@ora/core/testing';
 import { benchBackup } from './backup-bench.js';
 import { fixture } from './fixture.js';
 import { benchLiveRestore } from './live-restore-bench.js';
+import { benchPitr, pitrTable } from './pitr-bench.js';
 import { benchRecover, recoverTable } from './recover-bench.js';
 import { fmt } from './stats.js';
 import {
@@ -26,8 +28,18 @@ import {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const USAGE =
-  'usage: pnpm bench [--quick] [--runs N (1-100)] [--size-mib N (1-65536)] [--only backup,health-check,restore,archive,repositories,cold-start,writer,recover]';
-const SECTIONS = ['backup', 'health-check', 'restore', 'archive', 'repositories', 'cold-start', 'writer', 'recover'];
+  'usage: pnpm bench [--quick] [--runs N (1-100)] [--size-mib N (1-65536)] [--only backup,health-check,restore,archive,repositories,cold-start,writer,recover,pitr]';
+const SECTIONS = [
+  'backup',
+  'health-check',
+  'restore',
+  'archive',
+  'repositories',
+  'cold-start',
+  'writer',
+  'recover',
+  'pitr',
+];
 /** Exits 2 with one line and the usage, before any fixture is built. */
 const fail = (message: string): never => {
   console.error(`bench: ${message}\n${USAGE}`);
@@ -63,11 +75,16 @@ const want = (name: string) => only === null || only.has(name);
 const runs = whole('runs', flags.runs, quick ? 2 : 3, 100);
 
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}`;
-const needsMain = SECTIONS.some((s) => s !== 'recover' && s !== 'repositories' && s !== 'cold-start' && want(s));
+const needsMain = SECTIONS.some(
+  (s) => s !== 'recover' && s !== 'pitr' && s !== 'repositories' && s !== 'cold-start' && want(s),
+);
 const db = needsMain ? fixture(root, sizeMib) : '';
 const backup = want('backup') ? await benchBackup(root, db, runs) : null;
 const recoverMib = flags['size-mib'] !== undefined ? sizeMib : quick ? 300 : 1024;
 const recover = want('recover') ? await benchRecover(root, fixture(root, recoverMib), quick ? 1 : runs) : null;
+const pitr = want('pitr')
+  ? await benchPitr(root, fixture(root, recoverMib), { seconds: quick ? 120 : 600, every: 30, rate: 100 })
+  : null;
 // The live restore's write-lock hold grows with the database: --quick measures it at 300 MiB.
 const liveMib = quick && flags['size-mib'] === undefined ? 300 : sizeMib;
 const liveRestore = want('restore')
@@ -158,6 +175,7 @@ if (comparisons.length > 0 || writer.length > 0)
     'Ratios: for health-check, restore and cold start, ours ÷ baseline (lower is better); for archive and repositories, baseline ÷ ours (higher is better), so each target reads as written.',
   );
 if (recover) lines.push('', ...recoverTable(recover, quick ? 1 : runs, machine));
+if (want('pitr')) lines.push(...pitrTable(pitr, machine));
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 const file = join(
@@ -166,6 +184,6 @@ const file = join(
 );
 writeFileSync(
   file,
-  `${JSON.stringify({ machine, quick, sizeMib, runs, backup, liveRestore, comparisons, writer, recover }, null, 2)}\n`,
+  `${JSON.stringify({ machine, quick, sizeMib, runs, backup, liveRestore, comparisons, writer, recover, pitr }, null, 2)}\n`,
 );
 console.error(`bench: results written to ${file}`);
