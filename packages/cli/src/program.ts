@@ -1,6 +1,14 @@
 import { describeConfig, VERSION } from '@ora/core';
 import type { AnyJob, Program } from '@ora/harness';
-import { backupListCommand, backupPruneCommand, backupVerifyCommand, migrateCommand } from './commands/backup.js';
+import {
+  backupForgetCommand,
+  backupListCommand,
+  backupPinCommand,
+  backupPruneCommand,
+  backupUnpinCommand,
+  backupVerifyCommand,
+  migrateCommand,
+} from './commands/backup.js';
 import { diagnoseFkCommand, diagnoseLocksCommand, explainCommand } from './commands/diagnose.js';
 import { initCommand } from './commands/init.js';
 import { inventoryCommands } from './commands/inventory.js';
@@ -15,6 +23,9 @@ export const COMMANDS: readonly AnyJob[] = [
   migrateCommand,
   seedCommand,
   backupListCommand,
+  backupPinCommand,
+  backupUnpinCommand,
+  backupForgetCommand,
   backupPruneCommand,
   backupVerifyCommand,
   ...inventoryCommands,

@@ -58,7 +58,7 @@ describe('ora-db backup list / prune over restore points', () => {
     expect(second.storedBytes).toBeLessThan(first.storedBytes);
     const human = await oraDb(['backup', 'list', '--backup-dir', dir]);
     expect(human.out).toMatch(/2 restore point\(s\) in .*restore-points, .* stored; restore --at covers \S+ to now/);
-    expect(human.out).toMatch(/ID +CREATED \(UTC\) +MAP +CHANGED +STORED +PARENT +STANDS UNTIL/);
+    expect(human.out).toMatch(/ID +CREATED \(UTC\) +MAP +CHANGED +STORED +TOOK +PINNED +PARENT +STANDS UNTIL/);
   });
 
   it('prunes to a policy (dry run first), keeping the newest; refuses bad values', async () => {
@@ -82,6 +82,62 @@ describe('ora-db backup list / prune over restore points', () => {
   });
 });
 
+describe('ora-db backup pin / unpin / forget', () => {
+  it('pins, refuses to forget a pinned or the newest backup, forgets after unpin; bad ids are exit 2', async () => {
+    createOraDatabase(db, 20);
+    for (let i = 0; i < 2; i++) expect((await oraDb(['backup', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    const [a, b] = (await oraDb(['backup', 'list', '--backup-dir', dir, '--json'])).json().backups;
+    const pin = await oraDb(['backup', 'pin', a.id, '--reason', 'before v2', '--backup-dir', dir]);
+    expect(pin.code).toBe(0);
+    expect(pin.out).toMatch(new RegExp(`^backup pin: ok — backup ${a.id} \\(taken .*\\) is pinned: before v2`));
+    const listed = (await oraDb(['backup', 'list', '--backup-dir', dir, '--json'])).json().backups;
+    expect(listed[0].pinned).toMatchObject({ reason: 'before v2' });
+    expect((await oraDb(['backup', 'list', '--backup-dir', dir])).out).toMatch(
+      /ID +CREATED \(UTC\) +SOURCE +DB SIZE +SIZE +TOOK +PINNED +ENCRYPTED +VERIFIED\n\S+ +\S+ +\S*ora\.db +[\d.]+ MiB +[\d.]+ MiB +\d+(\.\d)? m?s +yes +no +yes/,
+    );
+    const pinned = await oraDb(['backup', 'forget', a.id, '--backup-dir', dir]);
+    expect(pinned.code).toBe(2);
+    expect(pinned.logs[0]?.msg).toMatch(/is pinned \(before v2\); unpin it first/);
+    const newest = await oraDb(['backup', 'forget', b.id, '--backup-dir', dir]);
+    expect(newest.code).toBe(2);
+    expect(newest.logs[0]?.msg).toMatch(/is the newest verified backup; give --force/);
+    expect((await oraDb(['backup', 'unpin', a.id, '--backup-dir', dir])).code).toBe(0);
+    const gone = await oraDb(['backup', 'forget', a.id, '--backup-dir', dir]);
+    expect(gone.code).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.startsWith(a.id))).toEqual([]);
+    for (const cmd of ['pin', 'unpin', 'forget']) {
+      for (const bad of ['latest', 'nope', '../x']) {
+        const r = await oraDb(['backup', cmd, bad, '--backup-dir', dir]);
+        expect(r.code, `${cmd} ${bad}`).toBe(2);
+      }
+      const unknown = await oraDb(['backup', cmd, 'ora-20200101T000000000Z-abcdef', '--backup-dir', dir]);
+      expect(unknown.code).toBe(2);
+      expect(unknown.logs[0]?.msg).toMatch(/^no backup or restore point ora-20200101T000000000Z-abcdef in /);
+    }
+  });
+
+  it('list filters by --since/--until and refuses bad times', async () => {
+    createOraDatabase(db, 10);
+    expect((await oraDb(['backup', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    expect((await oraDb(['backup', '--incremental', '--db', db, '--backup-dir', dir])).code).toBe(0);
+    const future = await oraDb(['backup', 'list', '--backup-dir', dir, '--since', '2099-01-01', '--json']);
+    expect(future.json()).toMatchObject({ count: 0, points: [] });
+    const past = await oraDb(['backup', 'list', '--backup-dir', dir, '--until', '2000-01-01T00:00', '--json']);
+    expect(past.json()).toMatchObject({ count: 0, points: [] });
+    const all = await oraDb(['backup', 'list', '--backup-dir', dir, '--since', '2000-01-01', '--json']);
+    expect(all.json().count).toBe(1);
+    expect(all.json().points).toHaveLength(1);
+    for (const bad of [
+      ['--since', 'yesterday'],
+      ['--until', '2026-02-30'],
+      ['--since', '2026-12-02', '--until', '2026-12-01'],
+    ]) {
+      const r = await oraDb(['backup', 'list', '--backup-dir', dir, ...bad]);
+      expect(r.code, bad.join(' ')).toBe(2);
+    }
+  });
+});
+
 describe('ora-db migrate', () => {
   it('takes a verified backup first and names it; restoring that backup rolls the migration back', async () => {
     const raw = new Database(db);
@@ -99,6 +155,11 @@ describe('ora-db migrate', () => {
     expect(result.backupId).toMatch(/^ora-/);
     expect(result.rollback).toBe(`ora-db restore ${result.backupId} --db ${db} --backup-dir ${dir}`);
     expect(readdirSync(dir)).toContain(`${result.backupId}.json`);
+    // Pinned: retention keeps the way back until someone unpins it.
+    const listed = (await oraDb(['backup', 'list', '--backup-dir', dir, '--json'])).json().backups;
+    expect(listed.find((b: { id: string }) => b.id === result.backupId).pinned).toMatchObject({
+      reason: 'taken by migrate before adopting the schema',
+    });
     const again = await oraDb(['migrate', '--db', db, '--backup-dir', dir, '--json']);
     expect(again.json()).toMatchObject({ status: 'skipped', reason: 'schema already at version 1' });
     const back = await oraDb(['restore', result.backupId, '--db', db, '--backup-dir', dir]);

@@ -37,6 +37,16 @@ describe('planRetention', () => {
     );
   });
 
+  it('never deletes a pinned backup, whatever its age', () => {
+    fc.assert(
+      fc.property(backupsArb, fc.func(fc.boolean()), (backups, pin) => {
+        const withPins = backups.map((b, i) => ({ ...b, pinned: pin(i) }));
+        const plan = planRetention(withPins, now, { keepDays: 0, keepMonths: 0 });
+        for (const b of plan.delete) expect(b.pinned).toBe(false);
+      }),
+    );
+  });
+
   it('never deletes the newest verified backup, whatever its age', () => {
     fc.assert(
       fc.property(backupsArb, (backups) => {

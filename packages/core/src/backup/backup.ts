@@ -25,6 +25,8 @@ export interface BackupOptions {
   progress?: ProgressSink;
   /** Aborted: the backup stops at its next safe point, removes its temps and publishes nothing. */
   signal?: AbortSignal;
+  /** Published pinned, with this reason: retention never deletes it (`migrate`'s backup). */
+  pin?: string;
 }
 
 export interface BackupReport {
@@ -181,6 +183,8 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
       },
       integrity: { ok: true, mode: 'full', durationMs: integrity.durationMs },
       lastVerification: null,
+      pinned: options.pin ? { at: createdAt.toISOString(), reason: options.pin } : null,
+      durationMs: Math.round(Date.now() - createdAt.getTime()),
     };
     // The last safe point: once publication starts it completes (artifact, then manifest).
     throwIfStopped(signal);
@@ -219,7 +223,7 @@ export async function applyRetention(
 ): Promise<RetentionReport> {
   const { backups } = await store.list();
   const plan = planRetention(
-    backups.map((m) => ({ id: m.id, createdAt: m.createdAt, verified: isVerified(m) })),
+    backups.map((m) => ({ id: m.id, createdAt: m.createdAt, verified: isVerified(m), pinned: Boolean(m.pinned) })),
     now,
     policy,
   );

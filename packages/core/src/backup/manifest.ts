@@ -38,6 +38,10 @@ export const manifestSchema = z.object({
   }),
   integrity: z.object({ ok: z.boolean(), mode: z.literal('full'), durationMs: z.number() }),
   lastVerification: verificationSchema.nullable(),
+  /** Kept by retention until unpinned (`backup pin`; `migrate` pins the backup it takes first). */
+  pinned: z.object({ at: z.string(), reason: z.string() }).nullable().optional(),
+  /** How long the backup took (absent in manifests written before it was recorded). */
+  durationMs: z.number().optional(),
 });
 export type Manifest = z.infer<typeof manifestSchema>;
 

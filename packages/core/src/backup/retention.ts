@@ -9,6 +9,8 @@ export interface RetainedBackup {
   createdAt: string;
   /** The backup passed its integrity check (at creation or at its last verify). */
   verified: boolean;
+  /** Pinned backups are always kept. */
+  pinned?: boolean;
 }
 
 export interface RetentionPlan<B extends RetainedBackup> {
@@ -28,7 +30,7 @@ function monthKey(d: Date): string {
  * - every backup younger than `keepDays` days;
  * - for the current calendar month (UTC) and each of the `keepMonths` months before it, the
  *   newest backup of that month older than `keepDays`;
- * - always the newest verified backup, whatever its age (SPEC §4, invariant 3);
+ * - always the newest verified backup, whatever its age (SPEC §4, invariant 3), and every pinned one;
  * - backups dated in the future (clock skew) are kept, never deleted on a guess.
  */
 export function planRetention<B extends RetainedBackup>(
@@ -40,6 +42,7 @@ export function planRetention<B extends RetainedBackup>(
   const keep = new Map<string, string>();
   const newestVerified = sorted.find((b) => b.verified);
   if (newestVerified) keep.set(newestVerified.id, 'newest verified backup');
+  for (const b of sorted) if (b.pinned && !keep.has(b.id)) keep.set(b.id, 'pinned');
   const dayCutoff = now.getTime() - policy.keepDays * DAY;
   const nowMonth = now.getUTCFullYear() * 12 + now.getUTCMonth();
   const monthsSeen = new Set<string>();

@@ -8,6 +8,7 @@ export {
   type PointCheck,
 } from './check-points.js';
 export { type ChosenSource, chooseRestoreSource, type SourceSelector } from './choose-source.js';
+export { type ForgetResult, forget, type PinResult, setPin } from './manage.js';
 export {
   localPointStore,
   openPointStore,

@@ -6,11 +6,13 @@ import { s3PointStore } from './s3-point-store.js';
 import {
   type ListedPoints,
   listPoints,
+  type PointManifest,
   type PruneOptions,
   type PruneReport,
   prunePoints,
   type RebuildReport,
   rebuildPoint,
+  setPointPinned,
   type TakePointOptions,
   type TakePointResult,
   takePoint,
@@ -36,6 +38,14 @@ export interface PointStore {
   /** Every pack's checksum and every point's map chain (no rebuild). */
   verify(): Promise<VerifyPointsReport>;
   prune(options: PruneOptions): Promise<PruneReport>;
+  /** Sets or clears point `id`'s pin (its manifest rewritten, under the store lock); returns the manifest. */
+  setPinned(id: string, pinned: Pin | null): Promise<PointManifest>;
+}
+
+/** Why and since when a backup or point is kept whatever the retention says. */
+export interface Pin {
+  at: string;
+  reason: string;
 }
 
 export function localPointStore(backupDir: string): PointStore {
@@ -47,6 +57,7 @@ export function localPointStore(backupDir: string): PointStore {
     rebuild: async (id, dest) => rebuildPoint(dir, id, dest),
     verify: async () => verifyPoints(dir),
     prune: async (o) => prunePoints(dir, o),
+    setPinned: async (id, pinned) => setPointPinned(dir, id, pinned),
   };
 }
 

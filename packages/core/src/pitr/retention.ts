@@ -27,7 +27,7 @@ export interface PointPlan<P extends { id: string; createdAt: string }> {
   drop: P[];
 }
 
-export function planPointRetention<P extends { id: string; createdAt: string }>(
+export function planPointRetention<P extends { id: string; createdAt: string; pinned?: unknown }>(
   points: readonly P[],
   now: Date,
   policy: PointRetention = DEFAULT_POINT_RETENTION,
@@ -43,6 +43,7 @@ export function planPointRetention<P extends { id: string; createdAt: string }>(
   const seen = new Set<string>();
   const newest = sorted[0];
   if (newest) keep.set(newest.id, 'newest point');
+  for (const p of sorted) if (p.pinned && !keep.has(p.id)) keep.set(p.id, 'pinned');
   for (const p of sorted) {
     const t = Date.parse(p.createdAt);
     const d = new Date(t);

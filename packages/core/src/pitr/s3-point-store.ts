@@ -396,6 +396,23 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
       return report;
     },
 
+    async setPinned(id, pinned) {
+      const client = await s3();
+      prepare();
+      const lock = lockStore(cache, pinned ? 'pin' : 'unpin', 5000);
+      try {
+        const listed = await remoteManifests(true);
+        const manifest = pickPoint(listed.points, { id }, location);
+        const updated: PointManifest = { ...manifest, pinned };
+        const text = `${JSON.stringify(updated, null, 2)}\n`;
+        await client.putText(key('points', `${id}.json`), text, 'application/json', url('points', `${id}.json`));
+        writeFileDurably(join(d.points, `${id}.json`), text, d.points, tempName(`${id}.json`));
+        return updated;
+      } finally {
+        lock.release();
+      }
+    },
+
     async prune(o) {
       const client = await s3();
       prepare();

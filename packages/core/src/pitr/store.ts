@@ -91,6 +91,8 @@ export const pointManifestSchema = z.object({
   /** Every pack the point's pages live in (its own included), with their checksums. */
   packs: z.array(packSchema),
   durationMs: z.number(),
+  /** Kept by every prune until unpinned (`backup pin`). */
+  pinned: z.object({ at: z.string(), reason: z.string() }).nullable().optional(),
 });
 export type PointManifest = z.infer<typeof pointManifestSchema>;
 
@@ -463,12 +465,7 @@ export function takePointLocked(options: TakePointOptions, started: number): Tak
     manifest.durationMs = Math.round(performance.now() - started);
     const draft = JSON.stringify(manifest, null, 2);
     manifest.storedBytes = (pack?.bytes ?? 0) + mapData.length + draft.length + 8;
-    writeFileDurably(
-      join(d.points, `${id}.json`),
-      `${JSON.stringify(manifest, null, 2)}\n`,
-      d.points,
-      `.tmp-${process.pid}-${id}.json`,
-    );
+    writePointManifest(options.dir, manifest);
     phases.publishMs = lap();
     return { status: 'taken', point: manifest, snapshot, phases, notes };
   } finally {
@@ -689,6 +686,38 @@ export function verifyListedPoints(
   return report;
 }
 
+/**
+ * Sets or clears point `id`'s pin under the store's lock (never while a point is written or the
+ * store pruned): its manifest is rewritten through a temp file, fsync and rename.
+ */
+export function setPointPinned(
+  dir: string,
+  id: string,
+  pinned: { at: string; reason: string } | null,
+  waitMs = 5000,
+): PointManifest {
+  const lock = lockStore(dir, pinned ? 'pin' : 'unpin', waitMs);
+  try {
+    const manifest = pickPoint(listPoints(dir).points, { id }, dir);
+    const updated: PointManifest = { ...manifest, pinned };
+    writePointManifest(dir, updated);
+    return updated;
+  } finally {
+    lock.release();
+  }
+}
+
+/** Publishes a point's manifest (temp, fsync, rename, fsync dir): once it exists, the point does. */
+export function writePointManifest(dir: string, manifest: PointManifest): void {
+  const d = storeDirs(dir).points;
+  writeFileDurably(
+    join(d, `${manifest.id}.json`),
+    `${JSON.stringify(manifest, null, 2)}\n`,
+    d,
+    `.tmp-${process.pid}-${manifest.id}.json`,
+  );
+}
+
 export interface PruneOptions {
   now?: Date;
   policy?: PointRetention;
@@ -696,6 +725,8 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** Called after each file it deletes (tests use it to pace the run). */
   onDelete?: (path: string) => void;
+  /** Drop exactly these points (`backup forget`) instead of applying the policy. */
+  forget?: readonly string[];
 }
 
 export interface PruneReport {
@@ -759,7 +790,13 @@ export function planPrune(
       `cannot prune ${location}: manifest ${u.file} is unreadable (${u.problem}); it may reference packs a prune would delete — move it away or repair it`,
     );
   }
-  const plan = planPointRetention(listed.points, options.now ?? new Date(), options.policy ?? DEFAULT_POINT_RETENTION);
+  const forget = options.forget ? new Set(options.forget) : null;
+  const plan: PointPlan<PointManifest> = forget
+    ? {
+        keep: listed.points.filter((p) => !forget.has(p.id)).map((point) => ({ point, reason: 'not forgotten' })),
+        drop: listed.points.filter((p) => forget.has(p.id)),
+      }
+    : planPointRetention(listed.points, options.now ?? new Date(), options.policy ?? DEFAULT_POINT_RETENTION);
   const report: PruneReport = {
     kept: plan.keep.map((k) => ({ id: k.point.id, reason: k.reason })),
     dropped: plan.drop.map((p) => p.id),

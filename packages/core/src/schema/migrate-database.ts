@@ -99,6 +99,8 @@ export async function migrateDatabase(path: string, o: MigrateDatabaseOptions) {
       compression: 'zstd',
       compressionLevel: compressionLevelFor('zstd'),
       maxProblems: o.maxProblems,
+      // Kept until someone unpins it: retention must not delete the way back from a migration.
+      pin: `taken by migrate before ${adopting ? 'adopting the schema' : `migrating to schema version ${LATEST_SCHEMA_VERSION}`}`,
     });
     let applied: { version: number; name: string }[];
     let done = steps;
