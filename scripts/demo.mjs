@@ -24,7 +24,11 @@ const steps = [
     [0],
   ],
   ['Backup: snapshot, integrity_check, gzip, checksum, manifest, retention', ['backup'], [0]],
-  ['A restore point: only the pages changed since the last one (cron: every 5 minutes)', ['backup', '--incremental'], [0]],
+  [
+    'A restore point: only the pages changed since the last one (cron: every 5 minutes)',
+    ['backup', '--incremental'],
+    [0],
+  ],
   ['The stored backups and restore points', ['backup', 'list'], [0]],
   ['Restore drill of the newest backup (touches nothing live)', ['backup', 'verify', 'latest'], [0]],
   ['What a restore of the newest backup or restore point would do', ['restore', 'latest', '--dry-run'], [0]],

@@ -1,8 +1,9 @@
 import { configField, InvalidInputError, integerField, throwIfStopped } from '@ora/core';
 import {
+  type BackupStore,
   backupSelectorField,
   backupStoreFields,
-  openBackupStore,
+  openBackupStores,
   pickBackup,
   type VerifyResult,
   verifyBackup,
@@ -37,7 +38,9 @@ export const backupVerifyJob = defineJob({
     ['$0 backup verify all --point-sample 20', 'and rebuild 20 older restore points too'],
   ],
   async run(e, { progress, signal }) {
-    const store = openBackupStore(e);
+    const stores = openBackupStores(e);
+    const store = stores[0] as BackupStore;
+    const others = stores.slice(1);
     const pointStore = openPointStore(e);
     const { backups } = await store.list();
     const { points } = await pointStore.list();
@@ -48,16 +51,24 @@ export const backupVerifyJob = defineJob({
         `no backup or restore point ${e.which} in ${store.location} or ${pointStore.location}; list them with 'ora-db backup list'`,
       );
     }
-    let targets = e.which === 'all' ? backups : isBackup ? [pickBackup(backups, store.location, { id: e.which })] : [];
-    if (e.which === 'latest')
-      targets = backups.length > 0 ? [pickBackup(backups, store.location, { id: 'latest' })] : [];
-    const results: VerifyResult[] = [];
-    for (const [i, manifest] of targets.entries()) {
-      throwIfStopped(signal); // between two backups: each verification is complete or not recorded
-      progress.update(i, targets.length, 'backups');
-      results.push(await verifyBackup(store, manifest, e.maxProblems));
-    }
-    if (targets.length > 0) progress.update(targets.length, targets.length, 'backups');
+    // Every destination, each checked on its own: a copy can be damaged where another is not.
+    const verifyAt = async (s: BackupStore, listed: typeof backups) => {
+      let targets = e.which === 'all' ? listed : listed.filter((b) => b.id === e.which);
+      if (e.which === 'latest') targets = listed.length > 0 ? [pickBackup(listed, s.location, { id: 'latest' })] : [];
+      const results: VerifyResult[] = [];
+      for (const [i, manifest] of targets.entries()) {
+        throwIfStopped(signal); // between two backups: each verification is complete or not recorded
+        progress.update(i, targets.length, 'backups');
+        results.push(await verifyBackup(s, manifest, e.maxProblems));
+      }
+      if (targets.length > 0) progress.update(targets.length, targets.length, 'backups');
+      return { backupDir: s.location, verified: results.length, failed: results.filter((r) => !r.ok).length, results };
+    };
+    const main = await verifyAt(store, backups);
+    const otherDestinations = [];
+    for (const s of others) otherDestinations.push(await verifyAt(s, (await s.list()).backups));
+    const results = main.results;
+    const targets = results;
     let pointReport: CheckPointsReport | null = null;
     if (points.length > 0 && !isBackup) {
       progress.phase?.('restore points');
@@ -69,7 +80,7 @@ export const backupVerifyJob = defineJob({
         signal,
       });
     }
-    const failed = results.filter((r) => !r.ok);
+    const failed = [main, ...otherDestinations].flatMap((d) => d.results.filter((r) => !r.ok));
     const pointsFailed = pointReport ? pointReport.points.filter((p) => !p.ok).length : 0;
     const nothing = targets.length === 0 && !pointReport;
     return {
@@ -81,8 +92,9 @@ export const backupVerifyJob = defineJob({
             : ('ok' as const),
       backupDir: store.location,
       verified: results.length,
-      failed: failed.length,
+      failed: main.failed,
       results,
+      otherDestinations,
       points: pointReport,
       pointsFailed,
       ...(nothing ? { reason: 'no backups or restore points to verify' } : {}),
@@ -93,6 +105,12 @@ export const backupVerifyJob = defineJob({
       `backup-verify: ${r.status} — ${r.verified} backup(s) checked in ${r.backupDir}, ${r.failed} failed`,
       ...r.results.map((x) => `  ${x.ok ? 'ok    ' : 'FAILED'} ${x.id}${x.ok ? '' : `: ${x.detail}`}`),
     ];
+    for (const d of r.otherDestinations) {
+      lines.push(
+        `${d.verified} backup(s) checked in ${d.backupDir}, ${d.failed} failed`,
+        ...d.results.map((x) => `  ${x.ok ? 'ok    ' : 'FAILED'} ${x.id}${x.ok ? '' : `: ${x.detail}`}`),
+      );
+    }
     const p = r.points;
     if (p) {
       const rebuilt = p.points.filter((x) => x.rebuilt).length;
@@ -111,7 +129,11 @@ export const backupVerifyJob = defineJob({
   },
   metrics: (r) => [
     { name: 'ora_backup_verify_checked', help: 'Backups verified', value: r.verified },
-    { name: 'ora_backup_verify_failed', help: 'Backups that failed verification', value: r.failed },
+    {
+      name: 'ora_backup_verify_failed',
+      help: 'Backups that failed verification (every destination)',
+      value: r.failed + r.otherDestinations.reduce((n, d) => n + d.failed, 0),
+    },
     ...(r.points
       ? [
           { name: 'ora_backup_verify_points_checked', help: 'Restore points checked', value: r.points.points.length },

@@ -102,6 +102,16 @@ export const backupJob = defineJob({
   },
   summarize: (r) => {
     if (r.mode === 'incremental') return summarizePoint(r);
+    if (r.manifest && r.destinations.length > 1) {
+      return [
+        `backup: ${r.status} — ${r.backupId}: ${mib(r.manifest.snapshot.bytes)} snapshot → ${mib(r.manifest.artifact.bytes)} ${r.manifest.artifact.compression}, integrity_check ok, sha256 ${r.manifest.artifact.sha256.slice(0, 12)}…; ${r.destinations.filter((d) => d.published).length} of ${r.destinations.length} destinations`,
+        ...r.destinations.map((d) =>
+          d.published
+            ? `  ok     ${d.location}: retention kept ${d.retention?.kept.length ?? 0}, deleted ${d.retention?.deleted.length ?? 0}`
+            : `  FAILED ${d.location}: ${d.error} (nothing published there; the other destinations have the backup)`,
+        ),
+      ].join('\n');
+    }
     return r.manifest
       ? `backup: ok — ${r.backupId}: ${mib(r.manifest.snapshot.bytes)} snapshot → ${mib(r.manifest.artifact.bytes)} ${r.manifest.artifact.compression}, integrity_check ok, sha256 ${r.manifest.artifact.sha256.slice(0, 12)}…; retention kept ${r.retention.kept.length}, deleted ${r.retention.deleted.length}`
       : `backup: skipped — ${r.reason}; retention would keep ${r.retention.kept.length} and delete ${r.retention.deleted.length}${r.retention.deleted.length ? `: ${r.retention.deleted.join(', ')}` : ''}`;
@@ -125,6 +135,11 @@ export const backupJob = defineJob({
             name: 'ora_backup_retention_deleted',
             help: 'Backups deleted by retention',
             value: r.retention.deleted.length,
+          },
+          {
+            name: 'ora_backup_destinations_failed',
+            help: 'Destinations the backup could not be published to',
+            value: r.destinations.filter((d) => !d.published).length,
           },
         ]
       : [];

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createOraDatabase } from '@ora/core/testing';
@@ -112,5 +112,69 @@ describe('backups in S3 (s3rver on 127.0.0.1)', () => {
       expect(tableContents(to)).toEqual(s.contents);
     }
     for (const r of [list]) expect(`${r.stdout}${r.stderr}`).not.toContain(SECRET);
+  });
+
+  it('publishes the same verified artifact to a local directory and a bucket; lists and verifies each', async () => {
+    const db = t.path('ora.db');
+    createOraDatabase(db, 100);
+    const local = t.path('copy');
+    const dest = `s3://ora-backups/two/${Date.now()}`;
+    const args = ['--dest', local, '--dest', dest, '--backup-dir', t.path('staging')];
+    const r = await backup(['--db', db, ...args, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const result = r.json();
+    expect(result.destinations.map((d: { location: string; published: boolean }) => [d.location, d.published])).toEqual(
+      [
+        [local, true],
+        [`${dest}/`, true],
+      ],
+    );
+    expect(readFileSync(join(local, `${result.backupId}.json`), 'utf8')).toContain(result.manifest.artifact.sha256);
+    const checked = await verify(['all', ...args, '--json'], env);
+    expect(checked.code, checked.stderr).toBe(0);
+    expect(checked.json()).toMatchObject({ verified: 1, failed: 0, otherDestinations: [{ verified: 1, failed: 0 }] });
+    // One destination failing (a file where a directory should be): the other still gets it, exit 1, named.
+    const blocked = t.path('not-a-dir');
+    writeFileSync(blocked, 'x');
+    const half = await backup(
+      ['--db', db, '--dest', dest, '--dest', blocked, '--backup-dir', t.path('staging'), '--json'],
+      env,
+    );
+    expect(half.code).toBe(1);
+    const h = half.json();
+    expect(h.status).toBe('failed');
+    expect(h.destinations[0]).toMatchObject({ published: true });
+    expect(h.destinations[1]).toMatchObject({ location: blocked, published: false });
+    expect(h.destinations[1].error).toMatch(/not-a-dir/);
+    const human = await backup(['--db', db, '--dest', dest, '--dest', blocked, '--backup-dir', t.path('staging')], env);
+    expect(human.stdout).toMatch(
+      /^backup: failed — .*; 1 of 2 destinations\n {2}ok {5}s3:\/\/.*\n {2}FAILED .*not-a-dir: /,
+    );
+    const listed = await verify(['all', '--dest', dest, '--backup-dir', t.path('staging'), '--json'], env);
+    expect(listed.json().verified).toBe(3);
+  });
+
+  it('refuses bad destinations with exit 2, creating nothing', async () => {
+    const db = t.path('ora.db');
+    createOraDatabase(db, 5);
+    const d = t.path('d');
+    for (const [args, message] of [
+      [['--dest', d, '--dest', d], /a destination is given twice/],
+      [['--dest', 'https://bucket/x'], /expected an s3:\/\/bucket\/prefix URL .* or a directory path/],
+      [Array.from({ length: 9 }, (_, i) => ['--dest', `${d}${i}`]).flat(), /expected at most 8 destinations/],
+      [['--dest', d, '--dest', t.path('e'), '--incremental'], /uses one destination, got 2/],
+    ] as const) {
+      const r = await backup(['--db', db, '--backup-dir', t.path('staging'), ...args], env);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.logs.at(-1)?.msg).toMatch(message);
+    }
+    const fromEnv = await backup(['--db', db, '--backup-dir', t.path('staging')], {
+      ...env,
+      ORA_BACKUP_DEST: `${d},${d}`,
+    });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.logs.at(-1)?.msg).toMatch(/^invalid configuration .*ORA_BACKUP_DEST=/);
+    expect(existsSync(d)).toBe(false);
+    expect(existsSync(t.path('staging'))).toBe(false);
   });
 });

@@ -70,7 +70,7 @@ function setup(rows = 3000, endpoint?: string) {
   const open = () =>
     openPointStore({
       backupDir: staging,
-      dest: `s3://${BUCKET}/${prefix}`,
+      dest: [`s3://${BUCKET}/${prefix}`],
       s3Endpoint: endpoint ?? bucket.endpoint,
       s3Region: 'us-east-1',
       s3ForcePathStyle: true,
@@ -317,14 +317,14 @@ describe('restore points on S3', { timeout: 120_000 }, () => {
     }
   });
 
-  it('refuses a --dest that is not an s3://bucket/prefix URL before any request, creating nothing', async () => {
+  it('refuses a --dest that is a URL but not an s3://bucket/prefix one before any request, creating nothing', async () => {
     const t = tempDir('ora-pitr-s3-bad');
     cleanups.push(t.cleanup);
-    for (const bad of ['https://bucket/x', 's3://', 's3://B/x', 's3://bucket/../x', '/tmp/points']) {
+    for (const bad of ['https://bucket/x', 's3://', 's3://B/x', 's3://bucket/../x']) {
       expect(() =>
         openPointStore({
           backupDir: join(t.dir, 'staging'),
-          dest: bad,
+          dest: [bad],
           s3Endpoint: bucket.endpoint,
           s3Region: 'us-east-1',
           s3ForcePathStyle: true,
@@ -339,7 +339,7 @@ describe('restore points on S3', { timeout: 120_000 }, () => {
     cleanups.push(t.cleanup);
     const store = openPointStore({
       backupDir: join(t.dir, 'staging'),
-      dest: 's3://no-such-bucket/prod',
+      dest: ['s3://no-such-bucket/prod'],
       s3Endpoint: bucket.endpoint,
       s3Region: 'us-east-1',
       s3ForcePathStyle: true,

@@ -84,6 +84,11 @@ function addJobOptions(y: Argv, job: AnyJob, scriptName: string): Argv {
   return y;
 }
 
+/** The last of a flag given more than once (every flag but a repeatable one). */
+function lastOf(value: unknown): unknown {
+  return Array.isArray(value) ? value.at(-1) : value;
+}
+
 function commandString(job: AnyJob, leaf: string): string {
   const shape = job.event.shape as Record<string, { safeParse(v: unknown): { success: boolean } }>;
   // A positional whose schema accepts "absent" (optional or defaulted) is shown as [name].
@@ -100,11 +105,13 @@ function buildParser(program: Program, select: (s: Selection) => void, container
     .strict()
     .exitProcess(false)
     .showHelpOnFail(false)
-    // Last of a repeated flag wins (as in most CLIs), instead of yargs turning it into an array.
+    // A repeated flag arrives as an array: a repeatable one (`--dest A --dest B`) keeps every
+    // value, any other keeps the last (as in most CLIs; see `lastOf`).
     .parserConfiguration({
       'camel-case-expansion': true,
       'strip-dashed': true,
-      'duplicate-arguments-array': false,
+      'duplicate-arguments-array': true,
+      'flatten-duplicate-arrays': true,
       // `--no-x` is not a way to say false here (`--x=false` is): a typo must not read as a negation.
       'boolean-negation': false,
     })
@@ -236,20 +243,27 @@ export async function runProgram(
   const badBoolean = invalidBooleanValue(job, args);
   if (badBoolean) return badInput(`invalid input: ${badBoolean}: expected true or false`, job);
   const options = runOptionsSchema.safeParse({
-    json: argv.json,
-    verbose: argv.verbose,
-    logLevel: argv.logLevel,
-    metricsFile: argv.metricsFile,
-    pingUrl: argv.pingUrl,
-    pushgateway: argv.pushgateway,
+    json: lastOf(argv.json),
+    verbose: lastOf(argv.verbose),
+    logLevel: lastOf(argv.logLevel),
+    metricsFile: lastOf(argv.metricsFile),
+    pingUrl: lastOf(argv.pingUrl),
+    pushgateway: lastOf(argv.pushgateway),
   });
   if (!options.success) {
     const problems = options.error.issues.map((i) => `--${kebab(String(i.path[0]))}: ${i.message}`);
     return badInput(`invalid input: ${problems.join('; ')}`, job);
   }
   const flags: Record<string, unknown> = {};
+  const repeatable = new Set(
+    flagsOf(job.event)
+      .filter((f) => f.repeatable)
+      .map((f) => f.key),
+  );
   for (const key of Object.keys(job.event.shape)) {
-    if (argv[key] !== undefined) flags[key] = argv[key];
+    const value = argv[key];
+    if (value === undefined) continue;
+    flags[key] = repeatable.has(key) ? (Array.isArray(value) ? value : [value]) : lastOf(value);
   }
   try {
     return await runJob({ job, flags, options: options.data as RunOptions, io });

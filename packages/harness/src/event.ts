@@ -8,6 +8,8 @@ export interface FlagSpec {
   type: 'boolean' | 'string';
   /** A number (parsed as a string so zod can quote a bad value; shown as `[number]` in --help). */
   numeric: boolean;
+  /** May be given more than once (`--dest A --dest B`): the event gets every value, in order. */
+  repeatable: boolean;
   describe: string;
   choices?: readonly string[];
   /** Shown in --help: the schema default, or the environment variable that supplies it. */
@@ -25,6 +27,7 @@ const ENV_BY_KEY: Record<string, string> = Object.fromEntries(
 
 interface JsonProperty {
   type?: string;
+  anyOf?: JsonProperty[];
   description?: string;
   default?: unknown;
   enum?: string[];
@@ -49,7 +52,8 @@ export function flagsOf(event: z.ZodObject): FlagSpec[] {
       flag: kebab(key),
       type: p.type === 'boolean' ? 'boolean' : 'string',
       numeric: p.type === 'number' || p.type === 'integer',
-      describe: `${p.description ?? ''}${range}`,
+      repeatable: p.type === 'array' || (p.anyOf ?? []).some((a) => a.type === 'array'),
+      describe: `${p.description ?? ''}${range}${p.type === 'array' || (p.anyOf ?? []).some((a) => a.type === 'array') ? ' (may be given more than once)' : ''}`,
     };
     if (p.enum) spec.choices = p.enum;
     const defaults: string[] = [];
@@ -125,7 +129,10 @@ export function resolveEvent<E extends z.ZodObject>(event: E, sources: EventSour
     }
     const key = String(issue.path[0] ?? '');
     const where = origin[key] ?? `--${kebab(key)}`;
-    const given = key in raw ? `=${shorten(JSON.stringify(raw[key]) ?? String(raw[key]))}` : ' is required';
+    // One bad value of a repeatable flag is named alone: `--dest="…"`, not the whole list.
+    const index = issue.path[1];
+    const value = typeof index === 'number' && Array.isArray(raw[key]) ? (raw[key] as unknown[])[index] : raw[key];
+    const given = key in raw ? `=${shorten(JSON.stringify(value) ?? String(value))}` : ' is required';
     return `${where}${given}: ${issue.message}`;
   });
   // One line per problem: a value failing two checks with the same message is reported once.

@@ -6,6 +6,7 @@ import {
   isVerified,
   migrateDatabase,
   openBackupStore,
+  openBackupStores,
 } from '@ora/core/backup';
 import { forget, openPointStore, setPin, summarizePoints } from '@ora/core/pitr';
 import { backupVerifyJob } from '@ora/fn-backup-verify/job';
@@ -44,32 +45,44 @@ export const backupListCommand = defineJob({
       throw new InvalidInputError(`--since ${e.since} is after --until ${e.until}; swap them`);
     }
     const inRange = (at: string) => Date.parse(at) >= since && Date.parse(at) <= until;
-    const store = openBackupStore(e);
+    const [first, ...others] = openBackupStores(e);
     const pointStore = openPointStore(e);
-    const [{ backups, unreadable }, listed] = await Promise.all([store.list(), pointStore.list()]);
+    const listed = await pointStore.list();
+    const one = async (store: NonNullable<typeof first>) => {
+      const { backups, unreadable } = await store.list();
+      const shown = backups.filter((m) => inRange(m.createdAt));
+      return {
+        backupDir: store.location,
+        count: shown.length,
+        backups: shown.map((m) => ({
+          id: m.id,
+          kind: 'full' as const,
+          createdAt: m.createdAt,
+          source: m.source.path,
+          databaseBytes: m.snapshot.bytes,
+          artifactBytes: m.artifact.bytes,
+          snapshotBytes: m.snapshot.bytes,
+          durationMs: m.durationMs ?? null,
+          compression: m.artifact.compression,
+          encrypted: 'encryption' in m && Boolean((m as { encryption?: unknown }).encryption),
+          pinned: m.pinned ?? null,
+          verified: isVerified(m),
+          lastVerification: m.lastVerification,
+        })),
+        unreadable,
+      };
+    };
+    const main = await one(first as NonNullable<typeof first>);
+    const more = [];
+    for (const s of others) more.push(await one(s));
     const points = summarizePoints(listed.points).filter((p) => inRange(p.createdAt));
     const byId = new Map(listed.points.map((p) => [p.id, p]));
-    const shown = backups.filter((m) => inRange(m.createdAt));
+    const anyUnreadable = [main, ...more].some((d) => d.unreadable.length > 0) || listed.unreadable.length > 0;
     return {
-      status: unreadable.length + listed.unreadable.length > 0 ? ('warn' as const) : ('ok' as const),
-      backupDir: store.location,
-      count: shown.length,
-      backups: shown.map((m) => ({
-        id: m.id,
-        kind: 'full' as const,
-        createdAt: m.createdAt,
-        source: m.source.path,
-        databaseBytes: m.snapshot.bytes,
-        artifactBytes: m.artifact.bytes,
-        snapshotBytes: m.snapshot.bytes,
-        durationMs: m.durationMs ?? null,
-        compression: m.artifact.compression,
-        encrypted: 'encryption' in m && Boolean((m as { encryption?: unknown }).encryption),
-        pinned: m.pinned ?? null,
-        verified: isVerified(m),
-        lastVerification: m.lastVerification,
-      })),
-      unreadable,
+      status: anyUnreadable ? ('warn' as const) : ('ok' as const),
+      ...main,
+      /** With more than one --dest: the others, each listed the same way. */
+      otherDestinations: more,
       pointLocation: pointStore.location,
       points: points.map((p) => {
         const m = byId.get(p.id) as (typeof listed.points)[number];
@@ -88,26 +101,30 @@ export const backupListCommand = defineJob({
   },
   summarize: (r) => {
     const yes = (b: boolean) => (b ? 'yes' : 'no');
-    const rows = r.backups.map((b) => [
-      b.id,
-      b.createdAt,
-      b.source,
-      formatMib(b.databaseBytes),
-      formatMib(b.artifactBytes),
-      duration(b.durationMs ?? undefined),
-      b.pinned ? 'yes' : '-',
-      yes(b.encrypted),
-      b.verified ? (b.lastVerification ? `yes (${b.lastVerification.at.slice(0, 10)})` : 'yes (at backup)') : 'NO',
-    ]);
-    const table = textTable(
-      ['ID', 'CREATED (UTC)', 'SOURCE', 'DB SIZE', 'SIZE', 'TOOK', 'PINNED', 'ENCRYPTED', 'VERIFIED'],
-      rows,
-    );
-    const lines = [
-      `backup list: ${r.status} — ${r.count} backup(s) in ${r.backupDir}`,
-      ...(r.count > 0 ? table : []),
-      ...r.unreadable.map((u) => `  unreadable manifest ${u.file}: ${u.problem}`),
-    ];
+    const backupTable = (d: Pick<typeof r, 'backups' | 'count' | 'backupDir' | 'unreadable'>) => {
+      const rows = d.backups.map((b) => [
+        b.id,
+        b.createdAt,
+        b.source,
+        formatMib(b.databaseBytes),
+        formatMib(b.artifactBytes),
+        duration(b.durationMs ?? undefined),
+        b.pinned ? 'yes' : '-',
+        yes(b.encrypted),
+        b.verified ? (b.lastVerification ? `yes (${b.lastVerification.at.slice(0, 10)})` : 'yes (at backup)') : 'NO',
+      ]);
+      const table = textTable(
+        ['ID', 'CREATED (UTC)', 'SOURCE', 'DB SIZE', 'SIZE', 'TOOK', 'PINNED', 'ENCRYPTED', 'VERIFIED'],
+        rows,
+      );
+      return [
+        `${d.count} backup(s) in ${d.backupDir}`,
+        ...(d.count > 0 ? table : []),
+        ...d.unreadable.map((u) => `  unreadable manifest ${u.file}: ${u.problem}`),
+      ];
+    };
+    const lines = [`backup list: ${r.status} — ${backupTable(r).join('\n')}`];
+    for (const d of r.otherDestinations) lines.push('', ...backupTable(d));
     if (r.points.length > 0 || r.unreadablePoints.length > 0) {
       const first = r.points[0];
       lines.push(

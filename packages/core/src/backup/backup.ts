@@ -1,9 +1,10 @@
-import { statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, constants, copyFileSync, createReadStream, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type OraDatabase, openRaw } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
 import { DatabaseCorruptError, throwIfStopped } from '../errors/errors.js';
-import { ensurePrivateDir, ioError, removeQuietly } from '../fs/files.js';
+import { ensurePrivateDir, fsyncFile, ioError, removeQuietly } from '../fs/files.js';
 import { integrityCheckInWorker } from '../integrity/integrity-worker.js';
 import type { ProgressSink } from '../progress.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
@@ -17,6 +18,8 @@ import type { BackupStore } from './store.js';
 
 export interface BackupOptions {
   store: BackupStore;
+  /** More destinations: each gets a byte copy of the same verified artifact, checked, before `store`. */
+  copies?: readonly BackupStore[];
   method: SnapshotMethod;
   compression: Compression;
   compressionLevel: number;
@@ -37,6 +40,8 @@ export interface BackupReport {
   compressMs: number;
   verifyMs: number;
   removedTemps: string[];
+  /** The other destinations (`copies`), in order. */
+  copies: CopyOutcome[];
 }
 
 /** Opens a snapshot or restored copy read-only with the toolkit's error translation. */
@@ -188,9 +193,11 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
     };
     // The last safe point: once publication starts it completes (artifact, then manifest).
     throwIfStopped(signal);
+    const copies: CopyOutcome[] = [];
+    for (const copy of options.copies ?? []) copies.push(await publishCopy(copy, artifactTemp, manifest));
     await options.store.publish(artifactTemp, manifest);
     const artifactPath = `${options.store.location.replace(/\/$/, '')}/${artifactFile(id)}`;
-    return { manifest, artifactPath, snapshotMs, integrityMs, compressMs, verifyMs, removedTemps };
+    return { manifest, artifactPath, snapshotMs, integrityMs, compressMs, verifyMs, removedTemps, copies };
   } catch (error) {
     removeQuietly(artifactTemp);
     throwIfStopped(signal);
@@ -198,6 +205,40 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
   } finally {
     removeQuietly(snapshotPath);
     removeQuietly(`${snapshotPath}-journal`);
+  }
+}
+
+/** How publishing to one more destination went: a failure there does not stop the others. */
+export interface CopyOutcome {
+  location: string;
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * Publishes a byte copy of the verified artifact to one more destination: copied into that
+ * store's staging directory under a temp name, its SHA-256 checked against the manifest, then
+ * published (artifact, then manifest) like the first.
+ */
+async function publishCopy(store: BackupStore, artifact: string, manifest: Manifest): Promise<CopyOutcome> {
+  const temp = join(store.stagingDir, `.tmp-copy-${process.pid}-${manifest.artifact.file}`);
+  try {
+    ensurePrivateDir(store.stagingDir);
+    removeStaleTemps(store.stagingDir);
+    copyFileSync(artifact, temp, constants.COPYFILE_EXCL);
+    chmodSync(temp, 0o600);
+    fsyncFile(temp);
+    const sha = createHash('sha256');
+    for await (const chunk of createReadStream(temp)) sha.update(chunk as Buffer);
+    if (sha.digest('hex') !== manifest.artifact.sha256) {
+      return { location: store.location, ok: false, error: 'the copied artifact does not match its SHA-256' };
+    }
+    await store.publish(temp, manifest);
+    return { location: store.location, ok: true };
+  } catch (error) {
+    return { location: store.location, ok: false, error: (error as Error).message };
+  } finally {
+    removeQuietly(temp);
   }
 }
 

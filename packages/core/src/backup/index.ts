@@ -27,7 +27,7 @@ export {
   type Manifest,
   pickBackup,
 } from './manifest.js';
-export { openBackupStore } from './open-store.js';
+export { type BackupStoreSettings, openBackupStore, openBackupStores, singleDestination } from './open-store.js';
 export {
   backupSource,
   type ExpectedContent,
@@ -40,7 +40,7 @@ export { planRetention, type RetainedBackup, type RetentionPlan, type RetentionP
 export { type SnapshotMethod, snapshotDatabase } from './snapshot.js';
 export { type BackupStore, localStore, parseS3Url, type S3Location, type S3StoreOptions, s3Store } from './store.js';
 export {
-  type BackupStoreSettings,
+  type DestinationOutcome,
   type TakeBackupOptions,
   type TakeBackupResult,
   takeBackup,

@@ -1,19 +1,50 @@
+import { InvalidInputError } from '../errors/errors.js';
 import { type BackupStore, localStore, s3Store } from './store.js';
 
-/** The store a job's flags/environment select: `dest` (S3) when given, else the local backup directory. */
-export function openBackupStore(settings: {
+export interface BackupStoreSettings {
+  /** The local backup directory; with `dest`, only the staging area for temp files. */
   backupDir: string;
-  dest?: string | undefined;
+  /** Destinations instead of `backupDir`: s3://bucket/prefix URLs or local directories. */
+  dest?: readonly string[] | undefined;
   s3Endpoint?: string | undefined;
   s3Region: string;
   s3ForcePathStyle: boolean;
-}): BackupStore {
-  if (!settings.dest) return localStore(settings.backupDir);
+}
+
+/** One destination: an S3 URL, or a local directory. */
+export function openDestination(dest: string, settings: BackupStoreSettings): BackupStore {
+  if (!dest.includes('://')) return localStore(dest);
   return s3Store({
-    url: settings.dest,
+    url: dest,
     endpoint: settings.s3Endpoint,
     region: settings.s3Region,
     forcePathStyle: settings.s3ForcePathStyle,
     stagingDir: settings.backupDir,
   });
+}
+
+/**
+ * Every store a job's flags/environment select: one per `dest` (in order), else the local backup
+ * directory. A backup is published to each; list and verify report each.
+ */
+export function openBackupStores(settings: BackupStoreSettings): BackupStore[] {
+  if (!settings.dest || settings.dest.length === 0) return [localStore(settings.backupDir)];
+  return settings.dest.map((d) => openDestination(d, settings));
+}
+
+/**
+ * The store a job that reads one store uses (restore, pin, forget, migrate's backup): the first
+ * `dest`, else the local backup directory.
+ */
+export function openBackupStore(settings: BackupStoreSettings): BackupStore {
+  return openBackupStores(settings)[0] as BackupStore;
+}
+
+/** Refuses more than one destination where only one makes sense (`what` says where). */
+export function singleDestination(settings: BackupStoreSettings, what: string): void {
+  if (settings.dest && settings.dest.length > 1) {
+    throw new InvalidInputError(
+      `${what} uses one destination, got ${settings.dest.length} (--dest ${settings.dest.join(' --dest ')}); give one --dest`,
+    );
+  }
 }

@@ -4,11 +4,12 @@ import { applyRetention, createBackup, type RetentionReport } from './backup.js'
 import type { Compression } from './compress.js';
 import { compressionLevelFor } from './compression-defaults.js';
 import type { Manifest } from './manifest.js';
-import { openBackupStore } from './open-store.js';
+import { openBackupStores, type BackupStoreSettings as StoreSettings } from './open-store.js';
 import type { SnapshotMethod } from './snapshot.js';
+import type { BackupStore } from './store.js';
 
-/** Where backups go: the local directory, or `dest` on S3 (see `openBackupStore`). */
-export type BackupStoreSettings = Parameters<typeof openBackupStore>[0];
+/** Where backups go: the local directory, or each `dest` (see `openBackupStores`). */
+export type BackupStoreSettings = StoreSettings;
 
 export interface TakeBackupOptions extends BackupStoreSettings {
   method: SnapshotMethod;
@@ -37,13 +38,25 @@ export type TakeBackupResult =
       manifest?: undefined;
     }
   | {
-      status: 'ok';
+      /** `failed`: published to the first destination, but not to every other (see `destinations`). */
+      status: 'ok' | 'failed';
       backupId: string;
       artifact: string;
       manifest: Manifest;
       timings: { snapshotMs: number; integrityMs: number; compressMs: number; verifyMs: number };
+      /** Retention of the first destination. */
       retention: RetentionReport;
+      /** Every destination, in order: published or why not, and its own retention. */
+      destinations: DestinationOutcome[];
     };
+
+export interface DestinationOutcome {
+  location: string;
+  published: boolean;
+  error?: string;
+  /** Null where the backup was not published (retention runs only after a success there). */
+  retention: RetentionReport | null;
+}
 
 /**
  * `takeBackup(path, options): Promise<TakeBackupResult>` — the backup job: a snapshot of `path` on
@@ -62,7 +75,9 @@ export type TakeBackupResult =
 export async function takeBackup(path: string, o: TakeBackupOptions): Promise<TakeBackupResult> {
   const compressionLevel = compressionLevelFor(o.compression, o.compressionLevel);
   const policy = { keepDays: o.keepDays, keepMonths: o.keepMonths };
-  const store = openBackupStore(o);
+  const stores = openBackupStores(o);
+  const store = stores[0] as BackupStore;
+  const copies = stores.slice(1);
   if (o.dryRun) {
     const plan = await applyRetention(store, policy, new Date(), true);
     return {
@@ -77,6 +92,7 @@ export async function takeBackup(path: string, o: TakeBackupOptions): Promise<Ta
   try {
     report = await createBackup(db, {
       store,
+      copies,
       method: o.method,
       compression: o.compression,
       compressionLevel,
@@ -89,10 +105,21 @@ export async function takeBackup(path: string, o: TakeBackupOptions): Promise<Ta
   }
   if (report.removedTemps.length > 0) o.onRemovedTemps?.(report.removedTemps);
   o.progress?.phase?.('retention');
-  const retention = await applyRetention(store, policy, new Date(), false);
+  const now = new Date();
+  const retention = await applyRetention(store, policy, now, false);
+  const destinations: DestinationOutcome[] = [{ location: store.location, published: true, retention }];
+  for (const [i, c] of report.copies.entries()) {
+    destinations.push({
+      location: c.location,
+      published: c.ok,
+      ...(c.error ? { error: c.error } : {}),
+      retention: c.ok ? await applyRetention(copies[i] as BackupStore, policy, now, false) : null,
+    });
+  }
   const m = report.manifest;
   return {
-    status: 'ok',
+    status: destinations.every((d) => d.published) ? 'ok' : 'failed',
+    destinations,
     backupId: m.id,
     artifact: report.artifactPath,
     manifest: m,

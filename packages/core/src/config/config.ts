@@ -4,11 +4,11 @@ import { ConfigError } from '../errors/errors.js';
 import {
   booleanField,
   choiceField,
+  destinationsField,
   integerField,
   LOG_LEVELS,
   numberField,
   pathField,
-  s3UrlField,
   textField,
   urlField,
   windowField,
@@ -85,10 +85,10 @@ export const CONFIG_VARIABLES = {
   }),
   ORA_BACKUP_DEST: variable({
     key: 'dest',
-    field: s3UrlField(),
+    field: destinationsField(),
     describe:
-      'Store backups in an S3-compatible bucket, s3://bucket/prefix, instead of BACKUP_DIR (which then only stages temp files) (flag: --dest)',
-    flag: 'Store backups in s3://bucket/prefix instead of --backup-dir',
+      'Store backups in these destinations instead of BACKUP_DIR (which then only stages temp files): s3://bucket/prefix URLs or directories, comma-separated; each gets the same verified artifact (flag: --dest, repeatable)',
+    flag: 'Store backups here instead of --backup-dir: s3://bucket/prefix or a directory; give it twice for two copies',
   }),
   ORA_S3_ENDPOINT: variable({
     key: 's3Endpoint',

@@ -158,3 +158,34 @@ export function s3UrlField() {
       ),
   );
 }
+
+/**
+ * Where backups go, one or more: each an `s3://bucket/prefix` URL or a local directory path. One
+ * value (or, from the environment, a comma-separated list) or an array; the output is the array.
+ */
+export function destinationsField() {
+  const one = z.union(
+    [s3UrlField(), pathField('a directory path').refine((s) => !s.includes('://') && !s.startsWith('s3:'))],
+    {
+      error:
+        'expected an s3://bucket/prefix URL (bucket: 3 to 63 lowercase letters, digits, dots, hyphens) or a directory path',
+    },
+  );
+  return z.preprocess(
+    (v) => {
+      if (typeof v === 'string') {
+        const parts = v
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean);
+        return parts.length === 0 ? undefined : parts;
+      }
+      return v;
+    },
+    z
+      .array(one, { error: 'expected one or more destinations' })
+      .min(1)
+      .max(8, { error: 'expected at most 8 destinations' })
+      .refine((a) => new Set(a).size === a.length, { error: 'a destination is given twice' }),
+  );
+}

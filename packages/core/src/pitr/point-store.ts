@@ -1,4 +1,5 @@
 import { join, resolve } from 'node:path';
+import type { BackupStoreSettings } from '../backup/open-store.js';
 import { parseS3Url } from '../backup/store.js';
 import { InvalidInputError } from '../errors/errors.js';
 import { realDir } from '../fs/files.js';
@@ -61,26 +62,23 @@ export function localPointStore(backupDir: string): PointStore {
   };
 }
 
-export interface PointStoreSettings {
-  backupDir: string;
-  dest?: string | undefined;
-  s3Endpoint?: string | undefined;
-  s3Region: string;
-  s3ForcePathStyle: boolean;
-}
+export type PointStoreSettings = BackupStoreSettings;
 
 /** The cache of an S3 point store lives in this subdirectory of the backup (staging) directory. */
 export const POINTS_CACHE_SUBDIR = 'restore-points-cache';
 
 /**
- * The point store a job's flags select: under `dest` (S3) when given, else under the backup
- * directory. The URL is checked here, at once; the AWS SDK is loaded on the S3 store's first
+ * The point store a job's flags select: under the first `dest` (S3, or a directory) when given,
+ * else under the backup directory (restore points go to one destination: `backup --incremental`
+ * refuses more). The URL is checked here, at once; the AWS SDK is loaded on the S3 store's first
  * request. An S3 store's cache is `<backupDir>/restore-points-cache/<bucket>/<prefix>/`.
  */
 export function openPointStore(settings: PointStoreSettings): PointStore {
-  if (!settings.dest) return localPointStore(settings.backupDir);
-  const loc = parseS3Url(settings.dest);
-  if (!loc) throw new InvalidInputError(`--dest ${settings.dest} is not an s3://bucket/prefix URL`);
+  const dest = settings.dest?.[0];
+  if (!dest) return localPointStore(settings.backupDir);
+  if (!dest.includes('://')) return localPointStore(dest);
+  const loc = parseS3Url(dest);
+  if (!loc) throw new InvalidInputError(`--dest ${dest} is not an s3://bucket/prefix URL`);
   const client = {
     region: settings.s3Region,
     forcePathStyle: settings.s3ForcePathStyle,

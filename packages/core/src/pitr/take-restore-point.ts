@@ -1,3 +1,4 @@
+import { singleDestination } from '../backup/open-store.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { BackupInvalidError } from '../errors/errors.js';
 import { openPointStore, type PointStoreSettings } from './point-store.js';
@@ -33,6 +34,7 @@ export type RestorePointResult =
  * A prune that fails after the point was taken leaves the point and makes the run `warn`.
  */
 export async function takeRestorePoint(db: string, o: RestorePointOptions): Promise<RestorePointResult> {
+  singleDestination(o, 'backup --incremental (a restore point)');
   checkDatabaseFile(db);
   const store = openPointStore(o);
   const now = o.now ?? new Date();

@@ -1,6 +1,6 @@
 import { createBackup } from '../backup/backup.js';
 import { compressionLevelFor } from '../backup/compression-defaults.js';
-import { openBackupStore } from '../backup/open-store.js';
+import { openBackupStores } from '../backup/open-store.js';
 import type { BackupStoreSettings } from '../backup/take-backup.js';
 import { openDatabase } from '../connection/connection.js';
 import { journalMode } from '../connection/journal.js';
@@ -93,8 +93,10 @@ export async function migrateDatabase(path: string, o: MigrateDatabaseOptions) {
   }
   const db = openDatabase(path, { busyTimeoutMs: o.busyTimeoutMs });
   try {
+    const [store, ...copies] = openBackupStores(o);
     const backup = await createBackup(db, {
-      store: openBackupStore(o),
+      store: store as NonNullable<typeof store>,
+      copies,
       method: 'backup-api',
       compression: 'zstd',
       compressionLevel: compressionLevelFor('zstd'),
@@ -120,7 +122,7 @@ export async function migrateDatabase(path: string, o: MigrateDatabaseOptions) {
       steps: done,
       kept,
       backupId: backup.manifest.id,
-      rollback: `ora-db restore ${backup.manifest.id} --db ${path} ${o.dest ? `--dest ${o.dest}` : `--backup-dir ${o.backupDir}`}`,
+      rollback: `ora-db restore ${backup.manifest.id} --db ${path} ${o.dest?.[0] ? `--dest ${o.dest[0]}` : `--backup-dir ${o.backupDir}`}`,
     };
   } finally {
     db.close();
