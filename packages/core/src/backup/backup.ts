@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, constants, copyFileSync, createReadStream, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type OraDatabase, openRaw } from '../connection/connection.js';
 import { fileSizeOrZero } from '../connection/file-checks.js';
+import { ENCRYPTION_SCHEME, openStream, StreamSealer } from '../crypto/stream.js';
 import { DatabaseCorruptError, throwIfStopped } from '../errors/errors.js';
-import { ensurePrivateDir, fsyncFile, ioError, removeQuietly } from '../fs/files.js';
+import { ensurePrivateDir, fsyncFile, ioError, removeDeadTemps, removeQuietly } from '../fs/files.js';
 import { integrityCheckInWorker } from '../integrity/integrity-worker.js';
 import type { ProgressSink } from '../progress.js';
 import { quoteIdentifier } from '../sql/identifiers.js';
@@ -77,8 +78,20 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
   const removedTemps = removeStaleTemps(dir);
   const createdAt = new Date();
   const id = newBackupId(createdAt);
-  const snapshotPath = join(dir, `.tmp-${id}.db`);
-  const artifactTemp = join(dir, `.tmp-${artifactFile(id, options.compression)}`);
+  // Encrypted: no plaintext may reach the backup directory, so the snapshot is made beside the
+  // database (its own filesystem, as private as the database) under a pid-named temp name.
+  const sealing = await options.store.keyring?.encryptionKey();
+  const encrypted = sealing !== undefined;
+  let snapshotPath = join(dir, `.tmp-${id}.db`);
+  if (encrypted) {
+    const dbDir = dirname(resolve(db.path));
+    removeDeadTemps(dbDir, 'ora-backup');
+    snapshotPath = join(dbDir, `.ora-backup-${process.pid}-${id}.tmp.db`);
+  }
+  const file = artifactFile(id, options.compression, encrypted);
+  const artifactTemp = join(dir, `.tmp-${file}`);
+  const seal = () => (sealing ? new StreamSealer(sealing.masterKey, sealing.info) : undefined);
+  const open = sealing ? () => openStream(() => sealing.masterKey) : undefined;
   const progress = options.progress;
   const signal = options.signal;
   try {
@@ -108,12 +121,14 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
               level: options.compressionLevel,
               onProgress: (done) => progress?.update(done, snapshotBytes, 'bytes'),
               signal,
+              seal: seal(),
             })
           : await gzipFileParallel(snapshotPath, artifactTemp, {
               level: options.compressionLevel,
               ...(options.threads ? { threads: options.threads } : {}),
               onProgress: (done) => progress?.update(done, snapshotBytes, 'bytes'),
               signal,
+              seal: seal(),
             });
     } catch (error) {
       if (!signal?.aborted) await integrityRun.catch(() => undefined);
@@ -128,7 +143,7 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
     throwIfStopped(signal);
     const t3 = performance.now();
     progress?.phase?.('verify');
-    const roundTripRun = hashArtifact(artifactTemp, options.compression).then(
+    const roundTripRun = hashArtifact(artifactTemp, options.compression, { open }).then(
       (value) => ({ value, ms: Math.round(performance.now() - t3) }),
       (error: unknown) => ({ error }),
     );
@@ -181,10 +196,11 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
       },
       snapshot: { method: options.method, bytes: snapshotBytes, ...info },
       artifact: {
-        file: artifactFile(id, options.compression),
+        file,
         bytes: compressed.outputBytes,
         compression: options.compression,
         sha256: compressed.outputSha256,
+        ...(sealing ? { encryption: { scheme: ENCRYPTION_SCHEME, ...sealing.info } } : {}),
       },
       integrity: { ok: true, mode: 'full', durationMs: integrity.durationMs },
       lastVerification: null,
@@ -196,7 +212,7 @@ export async function createBackup(db: OraDatabase, options: BackupOptions): Pro
     const copies: CopyOutcome[] = [];
     for (const copy of options.copies ?? []) copies.push(await publishCopy(copy, artifactTemp, manifest));
     await options.store.publish(artifactTemp, manifest);
-    const artifactPath = `${options.store.location.replace(/\/$/, '')}/${artifactFile(id)}`;
+    const artifactPath = `${options.store.location.replace(/\/$/, '')}/${file}`;
     return { manifest, artifactPath, snapshotMs, integrityMs, compressMs, verifyMs, removedTemps, copies };
   } catch (error) {
     removeQuietly(artifactTemp);

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { Transform } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { createGunzip } from 'node:zlib';
+import type { StreamSealer } from '../crypto/stream.js';
 
 /**
  * Compression of backup artifacts: gzip level 6 (the guide's `gzip`, so any machine can read a
@@ -36,6 +37,30 @@ export interface CompressOptions {
   onProgress?: (doneBytes: number) => void;
   /** Aborted: compression stops at the next chunk and rejects (the caller removes the output). */
   signal?: AbortSignal;
+  /** Encrypts the compressed stream on its way to disk (the output's SHA-256 is of the stored bytes). */
+  seal?: StreamSealer | undefined;
+}
+
+/** Writes stored bytes (encrypted when `seal` is given), hashing and counting them. */
+function storedOutput(fd: number, seal: StreamSealer | undefined) {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const put = (b: Buffer) => {
+    writeSync(fd, b);
+    hash.update(b);
+    bytes += b.length;
+  };
+  return {
+    write: (b: Buffer) => {
+      if (seal) for (const piece of seal.push(b)) put(piece);
+      else put(b);
+    },
+    /** Writes what remains (the last encrypted chunk) and returns the totals. */
+    finish: () => {
+      if (seal) for (const piece of seal.end()) put(piece);
+      return { outputBytes: bytes, outputSha256: hash.digest('hex') };
+    },
+  };
 }
 
 /** Compresses `src` into `dest` (created exclusively, 0600, fsynced). */
@@ -52,11 +77,11 @@ export async function gzipFileParallel(
     () => new Worker(WORKER_SOURCE, { eval: true, workerData: { level } }),
   );
   const inHash = createHash('sha256');
-  const outHash = createHash('sha256');
   const inFd = openSync(src, 'r');
   const outFd = openSync(dest, 'wx', 0o600);
+  const stored = storedOutput(outFd, options.seal);
   let inputBytes = 0;
-  let outputBytes = 0;
+  let totals = { outputBytes: 0, outputSha256: '' };
   try {
     let nextRead = 0;
     let nextWrite = 0;
@@ -73,13 +98,11 @@ export async function gzipFileParallel(
           const out = done.get(nextWrite) as Buffer;
           done.delete(nextWrite);
           try {
-            writeSync(outFd, out);
+            stored.write(out);
           } catch (error) {
             fail(error as Error);
             return;
           }
-          outHash.update(out);
-          outputBytes += out.length;
           nextWrite++;
         }
         if (eof && nextWrite === nextRead) resolve();
@@ -119,13 +142,14 @@ export async function gzipFileParallel(
         feed(worker);
       }
     });
+    totals = stored.finish();
     fsyncSync(outFd);
   } finally {
     closeSync(inFd);
     closeSync(outFd);
     await Promise.all(workers.map((w) => w.terminate()));
   }
-  return { inputBytes, outputBytes, inputSha256: inHash.digest('hex'), outputSha256: outHash.digest('hex') };
+  return { inputBytes, ...totals, inputSha256: inHash.digest('hex') };
 }
 
 export type Compression = 'zstd' | 'gzip';
@@ -138,13 +162,13 @@ export type Compression = 'zstd' | 'gzip';
 export async function zstdFile(
   src: string,
   dest: string,
-  options: Pick<CompressOptions, 'level' | 'onProgress' | 'signal'> = {},
+  options: Pick<CompressOptions, 'level' | 'onProgress' | 'signal' | 'seal'> = {},
 ): Promise<CompressResult> {
   const { CompressStream } = await import('zstd-napi');
-  const outHash = createHash('sha256');
   let inputBytes = 0;
-  let outputBytes = 0;
   const outFd = openSync(dest, 'wx', 0o600);
+  const stored = storedOutput(outFd, options.seal);
+  let totals = { outputBytes: 0, outputSha256: '' };
   try {
     // An aborted signal destroys the input, which ends the loop below with an AbortError.
     const input = createReadStream(src, {
@@ -160,16 +184,13 @@ export async function zstdFile(
     // SHA-256 pass over the full-size data.
     const compressor = input.pipe(new CompressStream({ compressionLevel: options.level ?? 3, checksumFlag: true }));
     input.on('error', (e) => compressor.destroy(e));
-    for await (const chunk of compressor) {
-      writeSync(outFd, chunk as Buffer);
-      outHash.update(chunk as Buffer);
-      outputBytes += (chunk as Buffer).length;
-    }
+    for await (const chunk of compressor) stored.write(chunk as Buffer);
+    totals = stored.finish();
     fsyncSync(outFd);
   } finally {
     closeSync(outFd);
   }
-  return { inputBytes, outputBytes, inputSha256: null, outputSha256: outHash.digest('hex') };
+  return { inputBytes, ...totals, inputSha256: null };
 }
 
 async function decoder(compression: Compression): Promise<Transform> {
@@ -197,8 +218,11 @@ async function decodeArtifact(
     ...(options.signal ? { signal: options.signal } : {}),
   });
   input.on('data', (d) => artifactHash.update(d as Buffer));
-  const decoded = input.pipe(decode);
-  input.on('error', (e) => decoded.destroy(e));
+  // Encrypted: the stored bytes are authenticated and decrypted chunk by chunk before decoding.
+  const opener = options.open?.();
+  const decoded = opener ? input.pipe(opener).pipe(decode) : input.pipe(decode);
+  input.on('error', (e) => (opener ?? decoded).destroy(e));
+  opener?.on('error', (e) => decoded.destroy(e));
   for await (const chunk of decoded) {
     sink(chunk as Buffer);
     outputBytes += (chunk as Buffer).length;
@@ -212,6 +236,8 @@ export interface DecodeOptions {
   onProgress?: (doneBytes: number) => void;
   /** Aborted: decoding stops and rejects. */
   signal?: AbortSignal;
+  /** The artifact is encrypted: a decrypting stream (`openStream`) for its stored bytes. */
+  open?: (() => Transform) | undefined;
 }
 
 /** Decompresses an artifact into `dest` (created exclusively, 0600, fsynced). */
@@ -235,6 +261,7 @@ export async function decompressFile(
 export function hashArtifact(
   src: string,
   compression: Compression,
+  options: DecodeOptions = {},
 ): Promise<{ artifactSha256: string; outputBytes: number }> {
-  return decodeArtifact(src, compression, () => {});
+  return decodeArtifact(src, compression, () => {}, options);
 }

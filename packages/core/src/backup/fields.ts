@@ -43,5 +43,6 @@ export function backupStoreFields() {
     s3Endpoint: configField('s3Endpoint'),
     s3Region: configField('s3Region'),
     s3ForcePathStyle: configField('s3ForcePathStyle'),
+    encryptKeyFile: configField('encryptKeyFile'),
   };
 }

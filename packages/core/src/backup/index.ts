@@ -18,9 +18,12 @@ export {
   zstdFile,
 } from './compress.js';
 export { COMPRESSION_LEVELS, compressionLevelFor } from './compression-defaults.js';
+export { artifactOpener } from './encryption.js';
 export { backupSelectorField, backupStoreFields, isoTimeField } from './fields.js';
 export {
+  artifactFiles,
   BACKUP_ID_RE,
+  encryptionSchema,
   isVerified,
   type ListedBackups,
   listBackups,

@@ -13,6 +13,22 @@ export function newBackupId(now = new Date()): string {
   return `ora-${stamp}-${randomBytes(3).toString('hex')}`;
 }
 
+/** An encrypted artifact's or pack's key: its id and how it was derived (salt and cost, never the key). */
+export const encryptionSchema = z.object({
+  scheme: z.literal('aes-256-gcm-stream-v1'),
+  keyId: z.string().regex(/^[0-9a-f]{16}$/),
+  kdf: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('raw') }),
+    z.object({
+      kind: z.literal('scrypt'),
+      logN: z.number().int(),
+      r: z.number().int(),
+      p: z.number().int(),
+      salt: z.string().regex(/^[0-9a-f]{32}$/),
+    }),
+  ]),
+});
+
 const verificationSchema = z.object({ at: z.string(), ok: z.boolean(), detail: z.string() });
 
 export const manifestSchema = z.object({
@@ -31,10 +47,12 @@ export const manifestSchema = z.object({
     tables: z.record(z.string(), z.number()),
   }),
   artifact: z.object({
-    file: z.string().regex(/^ora-\d{8}T\d{9}Z-[0-9a-f]{6}\.db\.(gz|zst)$/),
+    file: z.string().regex(/^ora-\d{8}T\d{9}Z-[0-9a-f]{6}\.db\.(gz|zst)(\.enc)?$/),
     bytes: z.number(),
     compression: z.enum(['gzip', 'zstd']),
     sha256: z.string(),
+    /** Encrypted at rest (docs/BACKUP.md): how, and which key — its id, never the key. */
+    encryption: encryptionSchema.optional(),
   }),
   integrity: z.object({ ok: z.boolean(), mode: z.literal('full'), durationMs: z.number() }),
   lastVerification: verificationSchema.nullable(),
@@ -46,9 +64,13 @@ export const manifestSchema = z.object({
 export type Manifest = z.infer<typeof manifestSchema>;
 
 export const manifestFile = (id: string) => `${id}.json`;
-/** The artifact's file name: `<id>.db.zst` (zstd) or `<id>.db.gz` (gzip). */
-export const artifactFile = (id: string, compression: 'gzip' | 'zstd' = 'zstd') =>
-  `${id}.db.${compression === 'zstd' ? 'zst' : 'gz'}`;
+/** The artifact's file name: `<id>.db.zst` (zstd) or `<id>.db.gz` (gzip), `.enc` appended when encrypted. */
+export const artifactFile = (id: string, compression: 'gzip' | 'zstd' = 'zstd', encrypted = false) =>
+  `${id}.db.${compression === 'zstd' ? 'zst' : 'gz'}${encrypted ? '.enc' : ''}`;
+
+/** Every name an artifact of backup `id` may have (for deleting it). */
+export const artifactFiles = (id: string) =>
+  (['zstd', 'gzip'] as const).flatMap((c) => [artifactFile(id, c), artifactFile(id, c, true)]);
 
 /** Whether the backup counts as verified: its integrity check passed and no later verify failed. */
 export function isVerified(m: Manifest): boolean {
@@ -134,7 +156,7 @@ export function writeManifest(dir: string, manifest: Manifest): void {
 
 /** Deletes a backup: manifest first (so it is never listed without its artifact), then the artifact. */
 export function deleteBackup(dir: string, id: string): void {
-  for (const file of [manifestFile(id), artifactFile(id, 'zstd'), artifactFile(id, 'gzip')]) {
+  for (const file of [manifestFile(id), ...artifactFiles(id)]) {
     try {
       unlinkSync(join(dir, file));
     } catch (error) {
@@ -153,7 +175,7 @@ export function removeStaleTemps(dir: string, minAgeMs = 10 * 60 * 1000): string
   const names = readdirSync(dir);
   for (const name of names) {
     // Temp files, and artifacts whose manifest never got published (the run died in between).
-    const artifactOf = /^(.*)\.db\.(gz|zst)$/.exec(name)?.[1];
+    const artifactOf = /^(.*)\.db\.(gz|zst)(\.enc)?$/.exec(name)?.[1];
     const orphan = artifactOf !== undefined && BACKUP_ID_RE.test(artifactOf) && !names.includes(`${artifactOf}.json`);
     if (!name.startsWith('.tmp-') && !orphan) continue;
     const path = join(dir, name);

@@ -1,3 +1,4 @@
+import { loadKeyring } from '../crypto/keys.js';
 import { InvalidInputError } from '../errors/errors.js';
 import { type BackupStore, localStore, s3Store } from './store.js';
 
@@ -9,6 +10,8 @@ export interface BackupStoreSettings {
   s3Endpoint?: string | undefined;
   s3Region: string;
   s3ForcePathStyle: boolean;
+  /** Key files, comma-separated or an array (`--encrypt-key-file`, `ORA_BACKUP_KEY_FILE`). */
+  encryptKeyFile?: string | readonly string[] | undefined;
 }
 
 /** One destination: an S3 URL, or a local directory. */
@@ -28,8 +31,14 @@ export function openDestination(dest: string, settings: BackupStoreSettings): Ba
  * directory. A backup is published to each; list and verify report each.
  */
 export function openBackupStores(settings: BackupStoreSettings): BackupStore[] {
-  if (!settings.dest || settings.dest.length === 0) return [localStore(settings.backupDir)];
-  return settings.dest.map((d) => openDestination(d, settings));
+  // The key files are read once, here: every store encrypts new backups and reads encrypted ones with them.
+  const keyring = loadKeyring(settings.encryptKeyFile);
+  const stores =
+    !settings.dest || settings.dest.length === 0
+      ? [localStore(settings.backupDir)]
+      : settings.dest.map((d) => openDestination(d, settings));
+  for (const store of stores) store.keyring = keyring;
+  return stores;
 }
 
 /**

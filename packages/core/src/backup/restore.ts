@@ -25,6 +25,7 @@ import { quoteIdentifier } from '../sql/identifiers.js';
 import { hasTable, schemaObjects } from '../sql/schema.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
+import { artifactOpener } from './encryption.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 import { applyWalDelta, readWalIndexHeader, type WalIndexHeader } from './wal-delta.js';
@@ -124,6 +125,8 @@ async function prepareVerifiedCopy(
   o: PrepareContext & { store: BackupStore; manifest: Manifest },
   temp: string,
 ): Promise<ExpectedContent> {
+  // The key before anything is fetched or written: a missing one is bad input (exit 2).
+  const open = await artifactOpener(o.store, o.manifest);
   const fetched = await o.store.fetchArtifact(o.manifest);
   if (!fetched) {
     throw new BackupInvalidError(
@@ -136,13 +139,14 @@ async function prepareVerifiedCopy(
     sums = await decompressFile(fetched.path, temp, o.manifest.artifact.compression, {
       onProgress: (done) => o.progress?.update(done, o.manifest.snapshot.bytes, 'bytes'),
       ...(o.signal ? { signal: o.signal } : {}),
+      open,
     });
   } catch (error) {
     throwIfStopped(o.signal);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC' || code === 'EACCES' || code === 'EROFS') throw ioError(error, `writing ${temp}`);
     throw new BackupInvalidError(
-      `backup ${o.manifest.id} does not decompress (${(error as Error).message}): truncated or damaged; nothing was restored — try an older backup`,
+      `backup ${o.manifest.id} does not ${open ? 'decrypt' : 'decompress'} (${(error as Error).message})${open ? '' : ': truncated or damaged'}; nothing was restored — try an older backup`,
       { cause: error },
     );
   } finally {

@@ -21,7 +21,7 @@ import {
 import { IoError } from '../errors/errors.js';
 import { ensurePrivateDir } from '../fs/files.js';
 import {
-  artifactFile,
+  artifactFiles,
   BACKUP_ID_RE,
   type ListedBackups,
   type Manifest,
@@ -240,7 +240,11 @@ export function s3ClientStore(options: S3StoreOptions, loc: S3Location): BackupS
           key(manifest.artifact.file),
           artifactTemp,
           manifest.artifact.bytes,
-          manifest.artifact.compression === 'zstd' ? 'application/zstd' : 'application/gzip',
+          manifest.artifact.encryption
+            ? 'application/octet-stream'
+            : manifest.artifact.compression === 'zstd'
+              ? 'application/zstd'
+              : 'application/gzip',
           manifest.artifact.file,
         );
       } finally {
@@ -269,7 +273,7 @@ export function s3ClientStore(options: S3StoreOptions, loc: S3Location): BackupS
     },
     saveManifest: putManifest,
     async remove(id) {
-      for (const file of [manifestFile(id), artifactFile(id, 'zstd'), artifactFile(id, 'gzip')]) {
+      for (const file of [manifestFile(id), ...artifactFiles(id)]) {
         await s3.remove(key(file), file);
       }
     },

@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Keyring } from '../crypto/keys.js';
 import { BackupInvalidError, InvalidInputError } from '../errors/errors.js';
 import { fsyncDir, ioError, realDir } from '../fs/files.js';
 import { deleteBackup, type ListedBackups, listBackups, type Manifest, writeManifest } from './manifest.js';
@@ -14,6 +15,8 @@ export interface BackupStore {
   readonly location: string;
   /** Local directory (0700) for snapshots, temp and downloaded files. */
   readonly stagingDir: string;
+  /** The key files given (`--encrypt-key-file`): new backups are encrypted, encrypted ones read. */
+  keyring?: Keyring | undefined;
   list(): Promise<ListedBackups>;
   /** Publishes an artifact (a local temp file, consumed) and then its manifest: the manifest last. */
   publish(artifactTemp: string, manifest: Manifest): Promise<void>;

@@ -1,9 +1,11 @@
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensurePrivateDir } from '../fs/files.js';
 import { checkIntegrity } from '../integrity/integrity.js';
 import { openCopy, tableRowCounts } from './backup.js';
 import { decompressFile } from './compress.js';
+import { artifactOpener } from './encryption.js';
 import type { Manifest } from './manifest.js';
 import type { BackupStore } from './store.js';
 
@@ -24,11 +26,27 @@ export interface VerifyResult {
  * outcome is recorded in the manifest (`lastVerification`), so `list` and restore know it.
  */
 export async function verifyBackup(store: BackupStore, manifest: Manifest, maxProblems: number): Promise<VerifyResult> {
-  const dir = store.stagingDir;
-  ensurePrivateDir(dir);
   const started = performance.now();
+  // Encrypted: the key first (a missing one is bad input, nothing read or recorded), and the
+  // decrypted copy outside the backup directory — in a private directory under the system's temp
+  // directory ($TMPDIR, else /tmp) — so no plaintext ever lands beside the backups.
+  const open = await artifactOpener(store, manifest);
+  let dir = store.stagingDir;
+  let privateTemp: string | null = null;
+  if (open) {
+    privateTemp = mkdtempSync(join(tmpdir(), 'ora-verify-'));
+    dir = privateTemp;
+  } else {
+    ensurePrivateDir(dir);
+  }
   const temp = join(dir, `.tmp-verify-${manifest.id}.db`);
-  const fetched = await store.fetchArtifact(manifest);
+  let fetched: Awaited<ReturnType<BackupStore['fetchArtifact']>>;
+  try {
+    fetched = await store.fetchArtifact(manifest);
+  } catch (error) {
+    if (privateTemp) rmSync(privateTemp, { recursive: true, force: true });
+    throw error;
+  }
   const artifact = fetched?.path ?? '';
   let checksumOk = false;
   let integrityOk = false;
@@ -39,9 +57,11 @@ export async function verifyBackup(store: BackupStore, manifest: Manifest, maxPr
     } else {
       let sums: Awaited<ReturnType<typeof decompressFile>> | null = null;
       try {
-        sums = await decompressFile(artifact, temp, manifest.artifact.compression);
+        sums = await decompressFile(artifact, temp, manifest.artifact.compression, { open });
       } catch (error) {
-        detail = `artifact does not decompress (${(error as Error).message}): truncated or damaged`;
+        detail = open
+          ? `artifact does not decrypt and decompress (${(error as Error).message})`
+          : `artifact does not decompress (${(error as Error).message}): truncated or damaged`;
       }
       if (sums) {
         checksumOk = sums.artifactSha256 === manifest.artifact.sha256 && sums.outputBytes === manifest.snapshot.bytes;
@@ -68,6 +88,7 @@ export async function verifyBackup(store: BackupStore, manifest: Manifest, maxPr
     }
   } finally {
     if (existsSync(temp)) unlinkSync(temp);
+    if (privateTemp) rmSync(privateTemp, { recursive: true, force: true });
     fetched?.release();
   }
   const ok = checksumOk && integrityOk;

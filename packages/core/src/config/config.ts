@@ -111,6 +111,13 @@ export const CONFIG_VARIABLES = {
     describe: 'Use path-style S3 URLs (needed by most S3-compatible servers)',
     flag: 'Path-style S3 URLs (most S3-compatible servers)',
   }),
+  ORA_BACKUP_KEY_FILE: variable({
+    key: 'encryptKeyFile',
+    field: pathField('key file paths (comma-separated)'),
+    describe:
+      'Encrypt backups at rest (AES-256-GCM) with this key file — 32 random bytes or a passphrase; comma-separated for several, the first encrypts, all decrypt (after a key rotation); restore and verify of encrypted backups need it (flag: --encrypt-key-file)',
+    flag: 'Key file(s), comma-separated (32 random bytes or a passphrase): the first encrypts new backups, all are tried to read encrypted ones',
+  }),
   ORA_BACKUP_KEEP_DAYS: variable({
     key: 'keepDays',
     field: integerField(1, 36_500, 'days'),
