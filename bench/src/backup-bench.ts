@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startWriter, type WriterReport } from '@ora/testkit';
@@ -8,6 +9,9 @@ import { fmt, type Summary, summarize } from './stats.js';
 export interface BackupBenchResult {
   fixtureMib: number;
   ours: Summary;
+  /** The same backup with `--encrypt-key-file` (a raw 32-byte key), in the same alternation. */
+  encrypted: Summary;
+  ratioEncryptedOverOurs: number;
   guide: Summary | null;
   sqliteBackup: Summary | null;
   ratioGuideOverOurs: number | null;
@@ -34,6 +38,7 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
 /**
  * Backup, three ways, on the same file, in alternation (A B C A B C …):
  * - ours: `backup` bundle (consistent snapshot, full integrity_check, zstd, SHA-256, round trip, manifest);
+ * - ours encrypted: the same with `--encrypt-key-file` (a raw 32-byte key: AES-256-GCM chunks);
  * - the guide: `cp` + `sqlite3 … "PRAGMA integrity_check"` + `gzip -6` (its backup_database.sh);
  * - `sqlite3 .backup` alone (a consistent copy, no check, no compression).
  * Then a writer at 100 commits/s: its latency idle and during our backup.
@@ -45,6 +50,9 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
   const canGuide = has('sqlite3') && has('gzip');
   if (!canGuide) notes.push('sqlite3 or gzip is not installed: the guide and sqlite3 .backup columns were skipped');
   const ours: number[] = [];
+  const encrypted: number[] = [];
+  const keyFile = join(work, 'bench.key');
+  writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
   const guide: number[] = [];
   const sqliteBackup: number[] = [];
   let oursBytes = 0;
@@ -57,6 +65,13 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
       const art = readdirSync(dir).find((f) => f.endsWith('.zst'));
       oursBytes = statSync(join(dir, art as string)).size;
       rmSync(dir, { recursive: true, force: true });
+      const encDir = join(work, `encrypted-${i}`);
+      encrypted.push(
+        time(() =>
+          run(process.execPath, [bundle, '--db', db, '--backup-dir', encDir, '--encrypt-key-file', keyFile], env),
+        ),
+      );
+      rmSync(encDir, { recursive: true, force: true });
       if (canGuide) {
         const copy = join(work, `guide-${i}.db`);
         guide.push(
@@ -74,7 +89,7 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
         rmSync(out, { force: true });
       }
       console.error(
-        `bench backup: run ${i + 1}/${runs}: ours ${fmt(ours.at(-1) ?? 0)}${canGuide ? `, guide ${fmt(guide.at(-1) ?? 0)}, sqlite3 .backup ${fmt(sqliteBackup.at(-1) ?? 0)}` : ''}`,
+        `bench backup: run ${i + 1}/${runs}: ours ${fmt(ours.at(-1) ?? 0)}, encrypted ${fmt(encrypted.at(-1) ?? 0)}${canGuide ? `, guide ${fmt(guide.at(-1) ?? 0)}, sqlite3 .backup ${fmt(sqliteBackup.at(-1) ?? 0)}` : ''}`,
       );
     }
     // The writer: idle first, then during our backup.
@@ -92,10 +107,13 @@ export async function benchBackup(root: string, db: string, runs: number): Promi
     });
     const during = await busyWriter.stop();
     const s = summarize(ours);
+    const e = summarize(encrypted);
     const g = canGuide ? summarize(guide) : null;
     return {
       fixtureMib: Math.round(statSync(db).size / 1048576),
       ours: s,
+      encrypted: e,
+      ratioEncryptedOverOurs: Math.round((e.median / s.median) * 100) / 100,
       guide: g,
       sqliteBackup: canGuide ? summarize(sqliteBackup) : null,
       ratioGuideOverOurs: g ? Math.round((g.median / s.median) * 100) / 100 : null,

@@ -100,6 +100,7 @@ const lines = !backup
       '| procedure | min | median | max | artifact |',
       '|---|---|---|---|---|',
       `| ora-db backup (snapshot + integrity_check + zstd + SHA-256 + round trip + manifest) | ${fmt(backup.ours.min)} | ${fmt(backup.ours.median)} | ${fmt(backup.ours.max)} | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} MiB |`,
+      `| ora-db backup --encrypt-key-file (the same, AES-256-GCM at rest, raw key) | ${fmt(backup.encrypted.min)} | ${fmt(backup.encrypted.median)} | ${fmt(backup.encrypted.max)} | |`,
       backup.guide
         ? `| guide: cp + integrity_check + gzip -6 | ${fmt(backup.guide.min)} | ${fmt(backup.guide.median)} | ${fmt(backup.guide.max)} | ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB |`
         : '| guide: skipped | | | | |',
@@ -110,6 +111,7 @@ const lines = !backup
       '| target | figure | status |',
       '|---|---|---|',
       `| backup ≥ 3x faster than the guide (aim 4x) | ${backup.ratioGuideOverOurs ?? 'n/a'}x | ${backup.ratioGuideOverOurs === null ? 'n/a' : pass(backup.ratioGuideOverOurs >= 3)} |`,
+      `| encrypted backup ≤ 1.1x unencrypted (medians, same run) | ${backup.ratioEncryptedOverOurs}x | ${pass(backup.ratioEncryptedOverOurs <= 1.1)} |`,
       `| artifact ≤ gzip -6's | ${(backup.artifactBytes.ours / 1048576).toFixed(1)} vs ${((backup.artifactBytes.guideGzip6 ?? 0) / 1048576).toFixed(1)} MiB | ${backup.artifactBytes.guideGzip6 === null ? 'n/a' : pass(backup.artifactBytes.ours <= backup.artifactBytes.guideGzip6)} |`,
       `| writer p99 during backup ≤ 2x idle, no failed write | idle p99 ${backup.writer.idle.p99Ms.toFixed(2)} ms, during ${backup.writer.duringBackup.p99Ms.toFixed(2)} ms (${backup.writer.p99Ratio}x), failures ${backup.writer.duringBackup.failures} | ${pass(backup.writer.p99Ratio <= 2 && backup.writer.duringBackup.failures === 0)} |`,
       ...backup.notes.map((n) => `\nNote: ${n}`),
