@@ -13,7 +13,7 @@ describe('pnpm test:crash', () => {
     [['--seed', '-4'], /argument is ambiguous/],
     [
       ['--job', 'vacuum'],
-      /^invalid --job "vacuum": expected one of backup, restore, daily-maintenance, weekly-vacuum, archive, recover$/,
+      /^invalid --job "vacuum": expected one of backup, backup-incremental, backup-prune, restore, daily-maintenance, weekly-vacuum, archive, recover$/,
     ],
     [['--jobs', 'backup'], /Unknown option '--jobs'/],
   ])('refuses %j with exit 2 and a usage line, running nothing', (args, message) => {
