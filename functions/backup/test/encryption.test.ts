@@ -235,7 +235,9 @@ describe('encrypted full backups (local directory)', () => {
     expect(v.json()).toMatchObject({ verified: 2, failed: 0 });
     for (const id of [oldId, freshId]) {
       const to = t.path(`${id}.db`);
-      const r = restore([id, '--db', db, '--backup-dir', dir, '--to', to, '--encrypt-key-file', both]);
+      // The flag repeated is the same as a comma-separated list.
+      const keys = ['--encrypt-key-file', passKey, '--encrypt-key-file', rawKey];
+      const r = restore([id, '--db', db, '--backup-dir', dir, '--to', to, ...keys]);
       expect(r.code, r.stderr).toBe(0);
       expect(contentHash(to)).toBe(oldHash);
     }

@@ -6,6 +6,7 @@ import {
   choiceField,
   destinationsField,
   integerField,
+  keyFilesField,
   LOG_LEVELS,
   numberField,
   pathField,
@@ -113,10 +114,10 @@ export const CONFIG_VARIABLES = {
   }),
   ORA_BACKUP_KEY_FILE: variable({
     key: 'encryptKeyFile',
-    field: pathField('key file paths (comma-separated)'),
+    field: keyFilesField(),
     describe:
-      'Encrypt backups at rest (AES-256-GCM) with this key file — 32 random bytes or a passphrase; comma-separated for several, the first encrypts, all decrypt (after a key rotation); restore and verify of encrypted backups need it (flag: --encrypt-key-file)',
-    flag: 'Key file(s), comma-separated (32 random bytes or a passphrase): the first encrypts new backups, all are tried to read encrypted ones',
+      'Encrypt backups at rest (AES-256-GCM) with this key file — 32 random bytes or a passphrase; comma-separated for several, the first encrypts, all decrypt (after a key rotation); restore and verify of encrypted backups need it (flag: --encrypt-key-file, repeatable)',
+    flag: 'Key file (32 random bytes or a passphrase); give it again for more: the first encrypts new backups, all are tried to read encrypted ones',
   }),
   ORA_BACKUP_KEEP_DAYS: variable({
     key: 'keepDays',

@@ -189,3 +189,26 @@ export function destinationsField() {
       .refine((a) => new Set(a).size === a.length, { error: 'a destination is given twice' }),
   );
 }
+
+/**
+ * Key files for encryption at rest, one or more (the first encrypts, all decrypt): one value
+ * (from the environment, comma-separated) or an array, as `--encrypt-key-file` repeated.
+ */
+export function keyFilesField() {
+  return z.preprocess(
+    (v) => {
+      if (typeof v === 'string') {
+        const parts = v
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean);
+        return parts.length === 0 ? undefined : parts;
+      }
+      return v;
+    },
+    z
+      .array(pathField('a key file path'), { error: 'expected one or more key file paths' })
+      .min(1)
+      .max(8, { error: 'expected at most 8 key files' }),
+  );
+}
