@@ -20,7 +20,7 @@ const [step, a, b, c] = process.argv.slice(2);
 const store = (endpoint: string, staging: string) =>
   openPointStore({
     backupDir: staging,
-    dest: DEST,
+    dest: [DEST],
     s3Endpoint: endpoint,
     s3Region: 'us-east-1',
     s3ForcePathStyle: true,
