@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { createOraDatabase } from '@ora/core/testing';
 import { bundleRunner, bundleRunnerAsync, contentHash, tempDir } from '@ora/testkit';
 import { type LocalBucket, startLocalBucket } from '@ora/testkit/s3';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decompress } from 'zstd-napi';
 
@@ -305,13 +306,133 @@ describe('encrypted full backups (local directory)', () => {
       expect(existsSync(t.path('r.db'))).toBe(false);
     }
   });
+});
 
-  it('refuses restore points with a key (they are not encrypted yet)', () => {
-    createOraDatabase(db, 20);
-    const r = backup(['--db', db, '--backup-dir', dir, '--incremental', '--encrypt-key-file', rawKey]);
-    expect(r.code).toBe(2);
-    expect(r.logs.at(-1)?.msg).toMatch(/restore points are not encrypted yet/);
-    expect(existsSync(join(dir, 'restore-points'))).toBe(false);
+/** A change as the application makes it, through a connection that stays in WAL mode. */
+function change(sql: string): void {
+  const raw = new Database(db);
+  try {
+    raw.pragma('journal_mode = WAL');
+    raw.exec(sql);
+  } finally {
+    raw.close();
+  }
+}
+
+const packsIn = (store: string) => {
+  const packs = join(store, 'restore-points', 'packs');
+  return existsSync(packs)
+    ? readdirSync(packs)
+        .filter((f) => f.endsWith('.pack'))
+        .map((f) => join(packs, f))
+    : [];
+};
+
+describe('encrypted restore points (backup --incremental)', () => {
+  it('encrypts every pack block, restores each point with the key, refuses without it, and keeps plaintext out of the backup directory', async () => {
+    createOraDatabase(db, 300);
+    const point = (keys: string) => {
+      const r = backup(['--incremental', '--db', db, '--backup-dir', dir, '--encrypt-key-file', keys, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return {
+        id: r.json().point.id as string,
+        keyId: r.json().point.encryption?.keyId as string,
+        hash: contentHash(db),
+      };
+    };
+    const first = point(rawKey);
+    change("INSERT INTO workflows (name, status, details) VALUES ('after-1', 'ok', 'x')");
+    const second = point(rawKey);
+    // A rotation: the next point's pack under the passphrase, the old packs still read with the raw key.
+    change("INSERT INTO workflows (name, status, details) VALUES ('after-2', 'ok', 'y')");
+    const both = `${passKey},${rawKey}`;
+    const third = point(both);
+    expect(first.keyId).toMatch(/^[0-9a-f]{16}$/);
+    expect(third.keyId).not.toBe(first.keyId);
+    const packs = packsIn(dir);
+    expect(packs.length).toBeGreaterThanOrEqual(2);
+    for (const pack of packs) {
+      const bytes = readFileSync(pack);
+      expect(bytes.subarray(0, 8).toString('latin1')).toBe('ORAPACK1');
+      expect(bytes.readUInt32LE(12)).toBe(1); // blocks encrypted
+      expect(bytes.includes(ZSTD_MAGIC)).toBe(false); // no zstd frame anywhere in it
+      expect(bytes.includes(SQLITE_HEADER)).toBe(false);
+      expect(bytes.includes(Buffer.from('ORAENC1\n', 'latin1'))).toBe(true);
+    }
+    for (const [i, p] of [first, second, third].entries()) {
+      const to = t.path(`point-${i}.db`);
+      const r = restore([p.id, '--db', db, '--backup-dir', dir, '--to', to, '--encrypt-key-file', both]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(contentHash(to)).toBe(p.hash);
+    }
+    const live = sha(db);
+    const to = t.path('refused.db');
+    for (const [flags, code, message] of [
+      [[], 2, /encrypted with key id [0-9a-f]{16}; give its key file/],
+      [['--encrypt-key-file', passKey], 2, new RegExp(`key id (${first.keyId}|${second.keyId})`)],
+    ] as const) {
+      const r = restore([second.id, '--db', db, '--backup-dir', dir, '--to', to, ...flags]);
+      expect(r.code, r.stderr).toBe(code);
+      expect(r.logs.at(-1)?.msg).toMatch(message);
+      expect(existsSync(to)).toBe(false);
+      expect(sha(db)).toBe(live);
+    }
+    // backup verify rebuilds points outside the backup directory: nothing with SQLite's header appears there.
+    const seen: string[] = [];
+    const watcher = watch(dir, { recursive: false }, (_e, name) => {
+      if (!name) return;
+      try {
+        if (readFileSync(join(dir, name)).includes(SQLITE_HEADER)) seen.push(name);
+      } catch {
+        // gone, or a directory
+      }
+    });
+    try {
+      const v = await verifyAsync([
+        'all',
+        '--backup-dir',
+        dir,
+        '--encrypt-key-file',
+        both,
+        '--point-sample',
+        '5',
+        '--json',
+      ]);
+      expect(v.code, v.stderr).toBe(0);
+      expect(v.json().points.points.filter((p: { rebuilt: boolean }) => p.rebuilt)).toHaveLength(3);
+    } finally {
+      watcher.close();
+    }
+    expect(seen).toEqual([]);
+    // Tampered: a byte of an encrypted block flipped (and the pack's own checksum rewritten to match).
+    const pack = packs[0] as string;
+    const bytes = readFileSync(pack);
+    bytes[100] = (bytes[100] as number) ^ 0x01;
+    const body = bytes.subarray(0, bytes.length - 32);
+    createHash('sha256')
+      .update(body)
+      .digest()
+      .copy(bytes, bytes.length - 32);
+    writeFileSync(pack, bytes);
+    const damaged = verify(['all', '--backup-dir', dir, '--encrypt-key-file', both, '--json']);
+    expect(damaged.code).toBe(1);
+  });
+
+  it('takes a full, encrypted point when encryption is turned on for a store of unencrypted points', () => {
+    createOraDatabase(db, 200);
+    const plain = backup(['--incremental', '--db', db, '--backup-dir', dir, '--json']);
+    expect(plain.code).toBe(0);
+    change("INSERT INTO workflows (name, status, details) VALUES ('later', 'ok', 'x')");
+    const r = backup(['--incremental', '--db', db, '--backup-dir', dir, '--encrypt-key-file', rawKey, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().point.changedPages).toBe(r.json().point.pageCount);
+    expect(r.json().point.packs).toHaveLength(1);
+    expect(r.json().notes.join(' ')).toMatch(/encryption is on/);
+    const to = t.path('r.db');
+    expect(
+      restore([r.json().point.id, '--db', db, '--backup-dir', dir, '--to', to, '--encrypt-key-file', rawKey]).code,
+    ).toBe(0);
+    expect(contentHash(to)).toBe(contentHash(db));
   });
 });
 
@@ -460,5 +581,25 @@ describe('encrypted backups in S3 (s3rver on 127.0.0.1)', () => {
     expect(back.code, back.stderr).toBe(0);
     expect(contentHash(to)).toBe(contentHash(db));
     expect(existsSync(staging) ? readdirSync(staging) : []).toEqual([]);
+    // A restore point through the same bucket: its pack encrypted there and in the local cache.
+    const p = await backupAsync(['--incremental', '--db', db, ...args, '--encrypt-key-file', passKey, '--json'], env);
+    expect(p.code, p.stderr).toBe(0);
+    const pack = p.json().point.pack.name as string;
+    const packObject = await fetch(
+      `${bucket.endpoint}/ora-backups/${dest.replace('s3://ora-backups/', '')}/restore-points/packs/${pack}.pack`,
+    );
+    const packBytes = Buffer.from(await packObject.arrayBuffer());
+    expect(packBytes.readUInt32LE(12)).toBe(1);
+    expect(packBytes.includes(ZSTD_MAGIC)).toBe(false);
+    const pto = t.path('point.db');
+    const noKey = await restoreAsync([p.json().point.id, '--db', db, ...args, '--to', pto], env);
+    expect(noKey.code).toBe(2);
+    expect(existsSync(pto)).toBe(false);
+    const pr = await restoreAsync(
+      [p.json().point.id, '--db', db, ...args, '--to', pto, '--encrypt-key-file', passKey],
+      env,
+    );
+    expect(pr.code, pr.stderr).toBe(0);
+    expect(contentHash(pto)).toBe(contentHash(db));
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt } from 'node:crypto';
+import { createHash, randomBytes, scrypt, scryptSync } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidInputError } from '../errors/errors.js';
@@ -142,6 +142,39 @@ export class Keyring {
     if (!key) {
       key = scryptAsync(file.material, Buffer.from(kdf.salt, 'hex'), kdf);
       this.derived.set(cacheKey, key);
+    }
+    return key;
+  }
+
+  /**
+   * `find` for synchronous readers (pack blocks): a passphrase is derived with scryptSync, once
+   * per salt (the cache is shared with `find`), which blocks the thread for that derivation only.
+   */
+  findSync(info: KeyInfo): Buffer | null {
+    for (const file of this.files) {
+      if (info.kdf.kind === 'raw') {
+        if (file.kind === 'raw' && keyIdOf(file.material) === info.keyId) return file.material;
+      } else if (file.kind === 'passphrase') {
+        const key = this.derivedSync(file, info.kdf);
+        if (keyIdOf(key) === info.keyId) return key;
+      }
+    }
+    return null;
+  }
+
+  private readonly derivedNow = new Map<string, Buffer>();
+  private derivedSync(file: KeyFile, kdf: Extract<KeyDerivation, { kind: 'scrypt' }>): Buffer {
+    const cacheKey = `${file.path}\0${kdf.logN}/${kdf.r}/${kdf.p}/${kdf.salt}`;
+    let key = this.derivedNow.get(cacheKey);
+    if (!key) {
+      const N = 2 ** kdf.logN;
+      key = scryptSync(file.material, Buffer.from(kdf.salt, 'hex'), 32, {
+        N,
+        r: kdf.r,
+        p: kdf.p,
+        maxmem: 256 * N * kdf.r + 1024 * 1024,
+      });
+      this.derivedNow.set(cacheKey, key);
     }
     return key;
   }

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BackupInvalidError, throwIfStopped } from '../errors/errors.js';
 import { ensurePrivateDir, removeDeadTemps, removeQuietly } from '../fs/files.js';
@@ -44,11 +46,30 @@ export interface CheckPointsOptions {
 export async function checkRestorePoints(store: PointStore, o: CheckPointsOptions): Promise<CheckPointsReport> {
   const { points, unreadable } = await store.list();
   const structure = await store.verify();
-  const byId = new Map(structure.points.map((p) => [p.id, p]));
   const chosen = choose(points, o);
-  const staging = resolve(o.stagingDir);
+  // With key files, rebuilt (decrypted) points go to a private directory under $TMPDIR (else
+  // /tmp), never into the backup directory (docs/BACKUP.md, "Encryption at rest").
+  const privateTemp = store.keyring ? mkdtempSync(join(tmpdir(), 'ora-verify-')) : null;
+  const staging = privateTemp ?? resolve(o.stagingDir);
   ensurePrivateDir(staging);
   removeDeadTemps(staging, 'ora-verify-point');
+  try {
+    return await checkChosen(store, o, points, unreadable, structure, chosen, staging);
+  } finally {
+    if (privateTemp) rmSync(privateTemp, { recursive: true, force: true });
+  }
+}
+
+async function checkChosen(
+  store: PointStore,
+  o: CheckPointsOptions,
+  points: PointManifest[],
+  unreadable: CheckPointsReport['unreadable'],
+  structure: VerifyPointsReport,
+  chosen: Set<string>,
+  staging: string,
+): Promise<CheckPointsReport> {
+  const byId = new Map(structure.points.map((p) => [p.id, p]));
   const checks: PointCheck[] = [];
   for (const [i, p] of points.entries()) {
     const started = performance.now();

@@ -2,7 +2,9 @@ import { createHash, hash as digest } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { compress, decompress } from 'zstd-napi';
-import { BackupInvalidError } from '../errors/errors.js';
+import type { KeyInfo } from '../crypto/keys.js';
+import { AuthenticationError, openBuffer, parseHeader, sealBuffer } from '../crypto/stream.js';
+import { BackupInvalidError, InvalidInputError } from '../errors/errors.js';
 import { fsyncDir, ioError } from '../fs/files.js';
 
 /**
@@ -12,8 +14,10 @@ import { fsyncDir, ioError } from '../fs/files.js';
  *
  * Layout (integers little-endian):
  *
- *     "ORAPACK1" | u32 pageSize | u32 0
- *     block 0 … block B-1            one zstd frame each, of up to PAGES_PER_BLOCK pages
+ *     "ORAPACK1" | u32 pageSize | u32 flags (1: blocks encrypted)
+ *     block 0 … block B-1            one zstd frame each, of up to PAGES_PER_BLOCK pages; encrypted,
+ *                                    each frame sealed on its own (crypto/stream.ts: header, AES-256-GCM
+ *                                    chunks), so a restore still decodes one block at a time
  *     index:   B × (u64 offset, u32 compressed bytes, u32 pages) | P × 32-byte page SHA-256
  *     trailer: u64 index offset | u32 B | u32 P | u32 pageSize | u32 0 | "ORAPEND1"
  *     SHA-256 of every byte before it (32 bytes)
@@ -31,6 +35,15 @@ const TRAILER_BYTES = 32;
 const TAIL_BYTES = TRAILER_BYTES + 32;
 
 export const packFile = (name: string) => `${name}.pack`;
+
+/** The key new packs are encrypted with (resolved by the caller from the key files). */
+export interface PackSeal {
+  masterKey: Buffer;
+  info: KeyInfo;
+}
+
+/** Finds the master key of an encrypted block's header; throws bad input when no key file has it. */
+export type PackKeys = (info: KeyInfo) => Buffer;
 
 export interface PackInfo {
   name: string;
@@ -53,9 +66,11 @@ export class PackWriter {
   #pending: Buffer[] = [];
   #offset = 0;
   #done = false;
+  readonly #seal: PackSeal | undefined;
 
-  constructor(dir: string, name: string, pageSize: number) {
+  constructor(dir: string, name: string, pageSize: number, seal?: PackSeal) {
     this.name = name;
+    this.#seal = seal;
     this.#dir = dir;
     this.#pageSize = pageSize;
     this.#temp = join(dir, `.tmp-${process.pid}-${name}.pack`);
@@ -67,6 +82,7 @@ export class PackWriter {
     const header = Buffer.alloc(HEADER_BYTES);
     MAGIC.copy(header, 0);
     header.writeUInt32LE(pageSize, 8);
+    header.writeUInt32LE(seal ? 1 : 0, 12);
     this.#write(header);
   }
 
@@ -134,7 +150,8 @@ export class PackWriter {
 
   #flushBlock(): void {
     if (this.#pending.length === 0) return;
-    const frame = compress(Buffer.concat(this.#pending), { compressionLevel: 3 });
+    const zstd = compress(Buffer.concat(this.#pending), { compressionLevel: 3 });
+    const frame = this.#seal ? sealBuffer(this.#seal.masterKey, this.#seal.info, zstd) : zstd;
     this.#blocks.push({ offset: this.#offset, bytes: frame.length, pages: this.#pending.length });
     this.#pending = [];
     this.#write(frame);
@@ -165,9 +182,13 @@ export class PackReader {
   readonly hashes: Buffer;
   readonly #blocks: { offset: number; bytes: number; pages: number }[];
   readonly #fd: number;
+  /** Its blocks are encrypted (flag 1 in the header). */
+  readonly encrypted: boolean;
+  readonly #keys: PackKeys | undefined;
 
-  constructor(path: string) {
+  constructor(path: string, keys?: PackKeys) {
     this.path = path;
+    this.#keys = keys;
     try {
       this.#fd = openSync(path, 'r');
     } catch (error) {
@@ -179,6 +200,7 @@ export class PackReader {
       if (size < HEADER_BYTES + TAIL_BYTES) throw damaged(path, `${size} bytes, shorter than an empty pack`);
       const header = this.#read(0, HEADER_BYTES);
       if (!header.subarray(0, 8).equals(MAGIC)) throw damaged(path, 'not a pack (bad magic)');
+      this.encrypted = (header.readUInt32LE(12) & 1) === 1;
       const trailer = this.#read(size - TAIL_BYTES, TRAILER_BYTES);
       if (!trailer.subarray(24, 32).equals(END)) throw damaged(path, 'truncated (no trailer)');
       const indexOffset = Number(trailer.readBigUInt64LE(0));
@@ -221,9 +243,11 @@ export class PackReader {
   readBlock(i: number): Buffer {
     const b = this.#blocks[i];
     if (!b) throw damaged(this.path, `no block ${i}`);
+    let stored = this.#read(b.offset, b.bytes);
+    if (this.encrypted) stored = this.#open(i, stored);
     let data: Buffer;
     try {
-      data = decompress(this.#read(b.offset, b.bytes));
+      data = decompress(stored);
     } catch (error) {
       throw damaged(this.path, `block ${i} does not decode (${(error as Error).message})`);
     }
@@ -240,6 +264,31 @@ export class PackReader {
 
   close(): void {
     closeSync(this.#fd);
+  }
+
+  /** Decrypts block `i`: no key for it is bad input (exit 2), a block that fails to authenticate is damage (exit 1). */
+  #open(i: number, sealed: Buffer): Buffer {
+    try {
+      return openBuffer((info) => {
+        if (!this.#keys) {
+          throw new InvalidInputError(
+            `pack ${this.path} is encrypted with key id ${info.keyId}; give its key file with --encrypt-key-file or ORA_BACKUP_KEY_FILE`,
+          );
+        }
+        return this.#keys(info);
+      }, sealed);
+    } catch (error) {
+      if (error instanceof AuthenticationError)
+        throw damaged(this.path, `block ${i} ${error.message.replace(/^it /, '')}`);
+      throw error;
+    }
+  }
+
+  /** The key info of the first encrypted block (for messages and tests), or null. */
+  firstBlockKey(): KeyInfo | null {
+    const b = this.#blocks[0];
+    if (!this.encrypted || !b) return null;
+    return parseHeader(this.#read(b.offset, Math.min(b.bytes, 72))).info;
   }
 
   #read(offset: number, length: number): Buffer {

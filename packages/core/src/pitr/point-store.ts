@@ -1,8 +1,10 @@
 import { join, resolve } from 'node:path';
 import type { BackupStoreSettings } from '../backup/open-store.js';
 import { parseS3Url } from '../backup/store.js';
+import { type Keyring, loadKeyring } from '../crypto/keys.js';
 import { InvalidInputError } from '../errors/errors.js';
 import { realDir } from '../fs/files.js';
+import { packKeys, packSeal } from './pack-keys.js';
 import { s3PointStore } from './s3-point-store.js';
 import {
   type ListedPoints,
@@ -41,6 +43,8 @@ export interface PointStore {
   prune(options: PruneOptions): Promise<PruneReport>;
   /** Sets or clears point `id`'s pin (its manifest rewritten, under the store lock); returns the manifest. */
   setPinned(id: string, pinned: Pin | null): Promise<PointManifest>;
+  /** The key files given: new packs are encrypted with the first, encrypted packs read with any. */
+  keyring?: Keyring | undefined;
 }
 
 /** Why and since when a backup or point is kept whatever the retention says. */
@@ -49,13 +53,14 @@ export interface Pin {
   reason: string;
 }
 
-export function localPointStore(backupDir: string): PointStore {
+export function localPointStore(backupDir: string, keyring?: Keyring): PointStore {
   const dir = join(realDir(resolve(backupDir)), POINTS_SUBDIR);
   return {
     location: dir,
-    take: async (o) => takePoint({ ...o, dir }),
+    keyring,
+    take: async (o) => takePoint({ ...o, dir, ...(await packSeal(keyring)) }),
     list: async () => listPoints(dir),
-    rebuild: async (id, dest) => rebuildPoint(dir, id, dest),
+    rebuild: async (id, dest) => rebuildPoint(dir, id, dest, packKeys(keyring)),
     verify: async () => verifyPoints(dir),
     prune: async (o) => prunePoints(dir, o),
     setPinned: async (id, pinned) => setPointPinned(dir, id, pinned),
@@ -74,9 +79,10 @@ export const POINTS_CACHE_SUBDIR = 'restore-points-cache';
  * request. An S3 store's cache is `<backupDir>/restore-points-cache/<bucket>/<prefix>/`.
  */
 export function openPointStore(settings: PointStoreSettings): PointStore {
+  const keyring = loadKeyring(settings.encryptKeyFile);
   const dest = settings.dest?.[0];
-  if (!dest) return localPointStore(settings.backupDir);
-  if (!dest.includes('://')) return localPointStore(dest);
+  if (!dest) return localPointStore(settings.backupDir, keyring);
+  if (!dest.includes('://')) return localPointStore(dest, keyring);
   const loc = parseS3Url(dest);
   if (!loc) throw new InvalidInputError(`--dest ${dest} is not an s3://bucket/prefix URL`);
   const client = {
@@ -90,6 +96,7 @@ export function openPointStore(settings: PointStoreSettings): PointStore {
     subdir: POINTS_SUBDIR,
     cacheDir: join(realDir(resolve(settings.backupDir)), POINTS_CACHE_SUBDIR, loc.bucket, cacheName(loc.prefix)),
     objects: () => import('../backup/s3-store.js').then((m) => m.s3Objects(client, loc.bucket)),
+    keyring,
   });
 }
 

@@ -13,9 +13,11 @@ import {
 import { join } from 'node:path';
 import { BACKUP_ID_RE } from '../backup/manifest.js';
 import type { S3Object, S3Objects } from '../backup/s3-store.js';
+import type { Keyring } from '../crypto/keys.js';
 import { BackupInvalidError, IoError, isOraError } from '../errors/errors.js';
 import { ensurePrivateDir, fsyncDir, writeFileDurably } from '../fs/files.js';
 import { checkPackFile, packFile } from './pack.js';
+import { packKeys, packSeal } from './pack-keys.js';
 import { mapFile, readMap, readMapAt } from './page-map.js';
 import type { PointStore } from './point-store.js';
 import {
@@ -56,6 +58,8 @@ export interface S3PointStoreOptions {
   subdir: string;
   cacheDir: string;
   objects: () => Promise<S3Objects>;
+  /** Key files: new packs encrypted, encrypted packs read (see pack-keys.ts). */
+  keyring?: Keyring | undefined;
 }
 
 /** GETs and DELETEs in flight at once. */
@@ -267,6 +271,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
 
   return {
     location,
+    keyring: options.keyring,
 
     async take(o) {
       const started = performance.now();
@@ -295,7 +300,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
           }
         }
         transfer.downloaded.ms = Math.round(performance.now() - t0);
-        const taken = takePointLocked({ ...o, dir: cache }, started);
+        const taken = takePointLocked({ ...o, dir: cache, ...(await packSeal(options.keyring)) }, started);
         const p = taken.point;
         const t1 = performance.now();
         const client = await s3();
@@ -363,7 +368,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
       if (!existsSync(cached)) {
         writeFileDurably(cached, `${JSON.stringify(manifest, null, 2)}\n`, d.points, tempName(`${manifest.id}.json`));
       }
-      return rebuildPoint(cache, manifest.id, dest);
+      return rebuildPoint(cache, manifest.id, dest, packKeys(options.keyring));
     },
 
     async verify() {

@@ -13,15 +13,16 @@ import {
 import { join } from 'node:path';
 import * as z from 'zod';
 import { openCopy } from '../backup/backup.js';
-import { BACKUP_ID_RE, newBackupId } from '../backup/manifest.js';
+import { BACKUP_ID_RE, encryptionSchema, newBackupId } from '../backup/manifest.js';
 import { withDatabase } from '../connection/connection.js';
+import { ENCRYPTION_SCHEME } from '../crypto/stream.js';
 import { BackupInvalidError, InvalidInputError, LockHeldError } from '../errors/errors.js';
 import { ensurePrivateDir, fsyncDir, ioError, writeFileDurably } from '../fs/files.js';
 import { checkIntegrity } from '../integrity/integrity.js';
 import { acquireJobLock, type JobLock } from '../locking/job-lock.js';
 import { lapTimer } from '../progress.js';
 import { VERSION } from '../version.js';
-import { checkPackFile, PackReader, PackWriter, packFile } from './pack.js';
+import { checkPackFile, type PackKeys, PackReader, type PackSeal, PackWriter, packFile } from './pack.js';
 import {
   encodeDeltaMap,
   encodeFullMap,
@@ -93,6 +94,8 @@ export const pointManifestSchema = z.object({
   durationMs: z.number(),
   /** Kept by every prune until unpinned (`backup pin`). */
   pinned: z.object({ at: z.string(), reason: z.string() }).nullable().optional(),
+  /** Its own pack's blocks are encrypted under this key (docs/BACKUP.md, "Encryption at rest"). */
+  encryption: encryptionSchema.optional(),
 });
 export type PointManifest = z.infer<typeof pointManifestSchema>;
 
@@ -205,6 +208,8 @@ export interface TakePointOptions {
   /** How long to wait for the database's job lock and the store's lock (default 0: skip at once). */
   lockWaitMs?: number;
   busyTimeoutMs?: number;
+  /** Encrypt the new pack's blocks with this key (a point never reuses an unencrypted pack then). */
+  seal?: PackSeal | undefined;
 }
 
 export type TakePointResult =
@@ -332,6 +337,13 @@ export function takePointLocked(options: TakePointOptions, started: number): Tak
         if (!(error instanceof BackupInvalidError)) throw error;
         notes.push(`the newest point ${last.id} cannot be read (${error.message}); this point stores every page`);
       }
+      // Encryption turned on: no page of this point may stay in an unencrypted pack.
+      if (parent && options.seal && parent.readers.some((r) => !r.encrypted)) {
+        parent = undefined;
+        notes.push(
+          'encryption is on and the newest point has unencrypted packs: this point stores every page, encrypted',
+        );
+      }
     }
     phases.parentMs = lap();
 
@@ -358,7 +370,7 @@ export function takePointLocked(options: TakePointOptions, started: number): Tak
         if (!writer) {
           // A page size changed (VACUUM with a new page_size) starts over: a full point.
           if (parent && parent.state.pageSize !== page.length) parent = undefined;
-          writer = new PackWriter(d.packs, id, page.length);
+          writer = new PackWriter(d.packs, id, page.length, options.seal);
         }
         const hash = digest('sha256', page, 'buffer');
         if (hashAt(pgno - 1)?.equals(hash)) return;
@@ -461,6 +473,7 @@ export function takePointLocked(options: TakePointOptions, started: number): Tak
       pack,
       packs: referenced,
       durationMs: 0,
+      ...(options.seal ? { encryption: { scheme: ENCRYPTION_SCHEME, ...options.seal.info } } : {}),
     };
     manifest.durationMs = Math.round(performance.now() - started);
     const draft = JSON.stringify(manifest, null, 2);
@@ -503,7 +516,7 @@ export interface RebuildReport {
  * the page count and `user_version` against the manifest. A damaged pack is refused, naming
  * every point it breaks; on any failure `dest` is removed.
  */
-export function rebuildPoint(dir: string, id: string, dest: string): RebuildReport {
+export function rebuildPoint(dir: string, id: string, dest: string, keys?: PackKeys): RebuildReport {
   const started = performance.now();
   const { points } = listPoints(dir);
   const manifest = pickPoint(points, { id }, dir);
@@ -536,7 +549,7 @@ export function rebuildPoint(dir: string, id: string, dest: string): RebuildRepo
   }
   let ok = false;
   try {
-    writePages(d.packs, state, fd);
+    writePages(d.packs, state, fd, keys);
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
@@ -581,7 +594,7 @@ export function rebuildPoint(dir: string, id: string, dest: string): RebuildRepo
 }
 
 /** Writes every page of `state` into `fd`, one pack and one block at a time, coalescing runs. */
-function writePages(packDir: string, state: PageState, fd: number): void {
+function writePages(packDir: string, state: PageState, fd: number, keys: PackKeys | undefined): void {
   const ps = state.pageSize;
   // Pages grouped by pack, each group ordered by slot (so each block is decoded once).
   const groups: number[][] = state.packs.map(() => []);
@@ -591,7 +604,7 @@ function writePages(packDir: string, state: PageState, fd: number): void {
       (a, b) => (state.slot[a] as number) - (state.slot[b] as number) || a - b,
     );
     if (pages.length === 0) return;
-    const reader = new PackReader(join(packDir, packFile(name)));
+    const reader = new PackReader(join(packDir, packFile(name)), keys);
     try {
       if (reader.pageSize !== ps)
         throw new BackupInvalidError(`pack ${reader.path} has pages of ${reader.pageSize} bytes, not ${ps}`);

@@ -1,7 +1,6 @@
 import { singleDestination } from '../backup/open-store.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
-import { keyFilePaths } from '../crypto/keys.js';
-import { BackupInvalidError, InvalidInputError } from '../errors/errors.js';
+import { BackupInvalidError } from '../errors/errors.js';
 import { openPointStore, type PointStoreSettings } from './point-store.js';
 import type { PointRetention } from './retention.js';
 import type { PointManifest, PointPhases, PruneReport } from './store.js';
@@ -12,8 +11,6 @@ export interface RestorePointOptions extends PointStoreSettings {
   /** Take no point; say what retention would drop now. */
   dryRun: boolean;
   now?: Date;
-  /** Key files: restore points are not encrypted yet, so a point with a key is refused. */
-  encryptKeyFile?: string | readonly string[] | undefined;
 }
 
 export type RestorePointResult =
@@ -38,11 +35,6 @@ export type RestorePointResult =
  */
 export async function takeRestorePoint(db: string, o: RestorePointOptions): Promise<RestorePointResult> {
   singleDestination(o, 'backup --incremental (a restore point)');
-  if (keyFilePaths(o.encryptKeyFile).length > 0) {
-    throw new InvalidInputError(
-      'backup --incremental: restore points are not encrypted yet, and a key file is given (--encrypt-key-file / ORA_BACKUP_KEY_FILE); take full backups, or restore points without a key',
-    );
-  }
   checkDatabaseFile(db);
   const store = openPointStore(o);
   const now = o.now ?? new Date();
