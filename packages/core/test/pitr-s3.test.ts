@@ -246,8 +246,13 @@ describe('restore points on S3', { timeout: 120_000 }, () => {
   it('a fresh cache (another host, or the cache deleted) still takes an incremental point and rebuilds it', async () => {
     const { root, db, store, cache, open } = setup();
     const p1 = await take(store, db);
-    change(db, "UPDATE items SET name = 'changed' WHERE id = 7");
+    change(db, 'UPDATE items SET payload = randomblob(400) WHERE id = 7');
+    const pMid = await take(store, db);
+    // The same row again: the middle point's pack holds no page of the newest point, which a fresh
+    // cache therefore does not download (though the newest map chain names it).
+    change(db, 'UPDATE items SET payload = randomblob(400) WHERE id = 7');
     const p2 = await take(store, db);
+    expect(p2.point.packs.map((q) => q.name)).not.toContain(pMid.point.id);
     rmSync(cache, { recursive: true, force: true });
 
     change(db, "UPDATE items SET name = 'changed again' WHERE id = 2500");

@@ -268,6 +268,17 @@ while True:
     const packs = readdirSync(join(store, 'packs'));
     const needed = new Set(listPoints(store).points.flatMap((p) => p.packs.map((q) => `${q.name}.pack`)));
     expect(packs.sort()).toEqual([...needed].sort());
+    // The newest point's map chain still names packs the prune deleted (none of its pages are in
+    // them): the next point is an incremental one all the same, and rebuilds.
+    withDatabase(openDatabase(db), (d) => d.exec("UPDATE items SET name = 'after prune' WHERE id <= 40"));
+    const next = takePoint({ database: db, dir: store, now: new Date(start + 121 * day) });
+    if (next.status !== 'taken') throw new Error(next.reason);
+    expect(next.notes).toEqual([]);
+    expect(next.point.map.kind).toBe('delta');
+    expect(next.point.newPages).toBeLessThan(next.point.pageCount / 4);
+    const out = join(root, 'after-prune.db');
+    rebuildPoint(store, next.point.id, out);
+    expect(dumpDatabase(out)).toBe(dumpDatabase(db));
   });
 });
 

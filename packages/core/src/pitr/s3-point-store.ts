@@ -277,8 +277,10 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
       const started = performance.now();
       await s3();
       prepare();
+      const beforeLocks = performance.now();
       const locks = lockForPoint(o.database, cache, o.lockWaitMs ?? 0);
       if ('skipped' in locks) return { status: 'skipped', reason: locks.skipped };
+      const lockedAt = performance.now();
       try {
         const transfer: PointTransfer = { downloaded: tally(), uploaded: tally() };
         const t0 = performance.now();
@@ -300,7 +302,12 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
           }
         }
         transfer.downloaded.ms = Math.round(performance.now() - t0);
-        const taken = takePointLocked({ ...o, dir: cache, ...(await packSeal(options.keyring)) }, started);
+        // lockMs: the locks alone (loading the S3 client and the sync above are in neither phase).
+        const taken = takePointLocked(
+          { ...o, dir: cache, ...(await packSeal(options.keyring)) },
+          started,
+          started + (lockedAt - beforeLocks),
+        );
         const p = taken.point;
         const t1 = performance.now();
         const client = await s3();

@@ -243,17 +243,19 @@ export interface PointPhases {
 interface ParentState {
   manifest: PointManifest;
   state: PageState;
-  readers: PackReader[];
+  /** By the state's pack number; null for a pack its chain names but no page of it uses (a prune may have deleted it). */
+  readers: (PackReader | null)[];
 }
 
 function loadParent(dir: string, manifest: PointManifest): ParentState {
   const d = storeDirs(dir);
   const state = resolveMap(d.maps, manifest.id);
-  const readers: PackReader[] = [];
+  const readers: (PackReader | null)[] = [];
+  const used = new Set(referencedPacks(state));
   try {
-    for (const name of state.packs) readers.push(new PackReader(join(d.packs, packFile(name))));
+    for (const name of state.packs) readers.push(used.has(name) ? new PackReader(join(d.packs, packFile(name))) : null);
   } catch (error) {
-    for (const r of readers) r.close();
+    for (const r of readers) r?.close();
     throw error;
   }
   return { manifest, state, readers };
@@ -311,17 +313,30 @@ export function lockForPoint(
   }
 }
 
-/** takePoint's work, with both of lockForPoint's locks held by the caller (`started`: when it began to take them). */
-export function takePointLocked(options: TakePointOptions, started: number): TakePointResult & { status: 'taken' } {
+/**
+ * takePoint's work, with both of lockForPoint's locks held by the caller: `started` is when the
+ * point began, `lockedAt` when the locks were held (default: now; the phases' `lockMs` is the time
+ * between, and anything the caller did after `lockedAt` counts in no phase but in `durationMs`).
+ */
+export function takePointLocked(
+  options: TakePointOptions,
+  started: number,
+  lockedAt?: number,
+): TakePointResult & { status: 'taken' } {
   let parent: ParentState | undefined;
   let loaded: ParentState | undefined;
   let writer: PackWriter | undefined;
   try {
     const d = storeDirs(options.dir);
     for (const sub of [d.points, d.maps, d.packs]) ensurePrivateDir(sub);
-    const locked = performance.now();
-    const lap = lapTimer(locked);
-    const phases: PointPhases = { lockMs: Math.round(locked - started), parentMs: 0, snapshotMs: 0, publishMs: 0 };
+    const entered = performance.now();
+    const lap = lapTimer(entered);
+    const phases: PointPhases = {
+      lockMs: Math.round((lockedAt ?? entered) - started),
+      parentMs: 0,
+      snapshotMs: 0,
+      publishMs: 0,
+    };
     const now = options.now ?? new Date();
     const id = newBackupId(now);
     const { points } = listPoints(options.dir);
@@ -357,7 +372,8 @@ export function takePointLocked(options: TakePointOptions, started: number): Tak
       if (known) return known;
       const m = new Map<string, { pack: string; slot: number }>();
       parent?.state.packs.forEach((name, k) => {
-        const r = parent?.readers[k] as PackReader;
+        const r = parent?.readers[k];
+        if (!r) return;
         for (let s = 0; s < r.pages; s++) m.set(r.hashOf(s).toString('latin1'), { pack: name, slot: s });
       });
       known = m;
@@ -483,7 +499,7 @@ export function takePointLocked(options: TakePointOptions, started: number): Tak
     return { status: 'taken', point: manifest, snapshot, phases, notes };
   } finally {
     writer?.abort();
-    for (const r of loaded?.readers ?? []) r.close();
+    for (const r of loaded?.readers ?? []) r?.close();
   }
 }
 
