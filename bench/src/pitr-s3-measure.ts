@@ -6,6 +6,7 @@
  *     npx tsx bench/src/pitr-s3-measure.ts take <db> <endpoint> <staging>     one point through openPointStore
  *     npx tsx bench/src/pitr-s3-measure.ts change <db> <rows>                 updates `rows` random inventory rows (one transaction)
  *     npx tsx bench/src/pitr-s3-measure.ts rebuild <endpoint> <staging> <out> the newest point, rebuilt and verified
+ *     npx tsx bench/src/pitr-s3-measure.ts verify <endpoint> <staging>        every pack and map chain, as stored in the bucket
  *
  * Each prints one JSON object. Credentials: s3rver's (S3RVER/S3RVER), set here.
  */
@@ -69,6 +70,10 @@ if (step === 'serve') {
   if (!newest) throw new Error('no points');
   const r = await s.rebuild(newest.id, c);
   console.log(JSON.stringify({ ms: Math.round(performance.now() - t), id: r.id, integrityMs: r.integrity.durationMs }));
+} else if (step === 'verify' && a && b) {
+  const t = performance.now();
+  const r = await store(a, b).verify();
+  console.log(JSON.stringify({ ms: Math.round(performance.now() - t), ok: r.ok, points: r.points.length }));
 } else {
   throw new Error('usage: see the comment at the top of bench/src/pitr-s3-measure.ts');
 }
