@@ -1,45 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, withDatabase } from '../src/connection/connection.js';
 import { listPoints, prunePoints, rebuildPoint, takePoint } from '../src/pitr/store.js';
 import { prng as rng } from '../src/seed/demo-data.js';
-import { dumpDatabase, insertItems, makeDatabase, tempDir } from './pitr-helpers.js';
+import { dumpDatabase, insertItems, makeDatabase, runAndKill, tempDir } from './pitr-helpers.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../../..');
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
-
-/** Runs the child; once it says it is ready, SIGKILLs it after `killAfterMs`. Resolves when it is gone. */
-function runAndKill(args: string[], killAfterMs: number): Promise<{ killed: boolean; out: string }> {
-  return new Promise((done, fail) => {
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(here, 'pitr-child.ts'), ...args], {
-      cwd: repo,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    let timer: NodeJS.Timeout | undefined;
-    child.stdout?.on('data', (d) => {
-      out += d;
-      if (!timer && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    });
-    child.stderr?.on('data', (d) => {
-      err += d;
-    });
-    child.on('error', fail);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (signal === 'SIGKILL' || code === 0) done({ killed: signal === 'SIGKILL', out });
-      else fail(new Error(`child exited ${code}: ${err}`));
-    });
-  });
-}
 
 /** Every published point rebuilds, passes integrity_check and holds exactly the state recorded for it. */
 function expectAllRestorable(root: string, store: string, dumps: Map<string, string>, tag: string): number {

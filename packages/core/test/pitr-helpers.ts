@@ -1,8 +1,13 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type OraDatabase, openDatabase, openRaw, withDatabase } from '../src/connection/connection.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../../..');
 
 /** A fresh temp directory; removed by `cleanup`. */
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
@@ -54,5 +59,31 @@ export function dumpDatabase(path: string): string {
       counts.push(`${t}:${n}`);
     }
     return `${counts.join(' ')} ${hash.digest('hex')}`;
+  });
+}
+
+/** Runs pitr-child.ts with `args`; once it says it is ready, SIGKILLs it after `killAfterMs`. Resolves when it is gone. */
+export function runAndKill(args: string[], killAfterMs: number): Promise<{ killed: boolean; out: string }> {
+  return new Promise((done, fail) => {
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(here, 'pitr-child.ts'), ...args], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    let timer: NodeJS.Timeout | undefined;
+    child.stdout?.on('data', (d) => {
+      out += d;
+      if (!timer && out.includes('ready\n')) timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    });
+    child.stderr?.on('data', (d) => {
+      err += d;
+    });
+    child.on('error', fail);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL' || code === 0) done({ killed: signal === 'SIGKILL', out });
+      else fail(new Error(`child exited ${code}: ${err}`));
+    });
   });
 }

@@ -9,7 +9,8 @@ import { openDatabase, withDatabase } from '../src/connection/connection.js';
 import { BackupInvalidError, InvalidInputError, IoError } from '../src/errors/errors.js';
 import { cacheName, openPointStore, type PointStore } from '../src/pitr/point-store.js';
 import type { PointManifest, TakePointResult } from '../src/pitr/store.js';
-import { dumpDatabase, insertItems, makeDatabase, tempDir } from './pitr-helpers.js';
+import { prng as rng } from '../src/seed/demo-data.js';
+import { dumpDatabase, insertItems, makeDatabase, runAndKill, tempDir } from './pitr-helpers.js';
 
 // Restore points on S3 (s3rver on 127.0.0.1): the same store as a local one under
 // s3://bucket/prefix/restore-points/, worked through a local cache. Every test reads the bucket
@@ -354,5 +355,114 @@ describe('restore points on S3', { timeout: 120_000 }, () => {
     expect(error.message).toMatch(
       /^S3 listing of s3:\/\/no-such-bucket\/prod\/restore-points\/points\/ failed \(NoSuchBucket/,
     );
+  });
+});
+
+describe('restore points on S3 survive SIGKILL', { timeout: 600_000 }, () => {
+  /**
+   * Every point the bucket lists is restorable: verify (through a cache of its own, checked
+   * against the bucket's objects) finds every pack and map chain there and sound, and each point
+   * not checked before rebuilds to exactly its state (a point's files never change, so one
+   * rebuild per point and a verify per check cover them all).
+   */
+  async function expectAllRestorable(
+    store: PointStore,
+    root: string,
+    dumps: Map<string, string>,
+    rebuilt: Set<string>,
+    tag: string,
+  ) {
+    const { points, unreadable } = await store.list();
+    expect(unreadable).toEqual([]);
+    const report = await store.verify();
+    expect(report.ok, `${tag}: ${JSON.stringify(report.points.filter((p) => !p.ok))}`).toBe(true);
+    for (const p of points) {
+      if (rebuilt.has(p.id)) continue;
+      const out = join(root, `${tag}-${p.id}.db`);
+      expect((await store.rebuild(p.id, out)).integrity.ok).toBe(true);
+      expect(dumpDatabase(out), `point ${p.id} after ${tag}`).toBe(dumps.get(p.id));
+      rmSync(out);
+      rebuilt.add(p.id);
+    }
+  }
+
+  it('during a point and during prune: every point the bucket lists stays restorable, and the next run carries on', async () => {
+    const { root, db } = setup(8000);
+    const dest = `s3://${BUCKET}/crash/${Date.now()}`;
+    const staging = join(root, 'staging');
+    const open = (dir: string) =>
+      openPointStore({
+        backupDir: dir,
+        dest,
+        s3Endpoint: bucket.endpoint,
+        s3Region: 'us-east-1',
+        s3ForcePathStyle: true,
+      });
+    const checker = open(join(root, 'checker'));
+    const rebuilt = new Set<string>();
+    const dumps = new Map<string, string>();
+    const day = 86_400_000;
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    // Points over 90 days (prune has something to drop), then killed points.
+    for (let k = 0; k < 12; k++) {
+      change(db, `UPDATE items SET name = 'k${k}-' || id, payload = randomblob(400) WHERE id <= 30`);
+      if (k % 3 === 0) withDatabase(openDatabase(db), (d) => insertItems(d, 20_000 + k * 50, 50));
+      const r = await take(open(staging), db, new Date(start + k * 8 * day));
+      dumps.set(r.point.id, dumpDatabase(db));
+    }
+    const timed = performance.now();
+    const probe = await runAndKill(['s3-take', db, staging, dest, bucket.endpoint], 600_000);
+    const takeMs = performance.now() - timed;
+    expect(probe.killed).toBe(false);
+    dumps.set(JSON.parse(probe.out.split('\n')[1] as string), dumpDatabase(db));
+
+    const random = rng(1603);
+    for (let round = 0; round < 4; round++) {
+      withDatabase(openDatabase(db), (d) => {
+        insertItems(d, 40_000 + round * 300, 300);
+        d.exec(`UPDATE items SET name = 'r${round}' WHERE id % 89 = ${round}`);
+      });
+      const state = dumpDatabase(db);
+      const before = new Set((await open(staging).list()).points.map((p) => p.id));
+      await runAndKill(['s3-take', db, staging, dest, bucket.endpoint], Math.floor(random() * takeMs * 1.2));
+      for (const p of (await open(staging).list()).points) if (!before.has(p.id)) dumps.set(p.id, state);
+      await expectAllRestorable(checker, root, dumps, rebuilt, `take${round}`);
+      const next = await take(open(staging), db); // carries on from whatever the killed run left
+      expect(next.notes).toEqual([]);
+      dumps.set(next.point.id, state);
+    }
+
+    const pauseMs = 20;
+    let killed = 0;
+    // Kills early in the deletions (among the manifests), then anywhere in them.
+    for (const [round, [days, within]] of [
+      [110, 4],
+      [130, 10],
+      [400, 30],
+    ].entries()) {
+      const now = new Date(start + (days as number) * day).toISOString();
+      const r = await runAndKill(
+        ['s3-prune', now, staging, dest, bucket.endpoint, String(pauseMs)],
+        Math.floor(random() * (within as number) * pauseMs),
+      );
+      await expectAllRestorable(checker, root, dumps, rebuilt, `prune${round}`);
+      if (!r.killed) continue;
+      killed++;
+      await open(staging).prune({ now: new Date(now) }); // the next prune finishes the job
+      await expectAllRestorable(checker, root, dumps, rebuilt, `reprune${round}`);
+    }
+    expect(killed).toBeGreaterThan(0);
+    // Nothing is left over in the bucket: every map and pack there is needed by a listed point.
+    const store = open(staging);
+    const listed = (await store.list()).points;
+    expect(listed.length).toBeGreaterThan(0);
+    const final = await store.prune({ now: new Date(start + 400 * day) });
+    expect(final.dropped).toEqual([]);
+    const packs = (await objects.list(`crash/`)).filter(
+      (o) => o.key.startsWith(dest.slice(`s3://${BUCKET}/`.length)) && o.key.includes('/packs/'),
+    );
+    const needed = new Set(listed.flatMap((p) => p.packs.map((q) => `${q.name}.pack`)));
+    expect(packs.map((o) => o.key.split('/').pop()).sort()).toEqual([...needed].sort());
+    expect((await store.verify()).ok).toBe(true);
   });
 });
