@@ -22,7 +22,7 @@ if (command === 'take') {
   // args: database (take) or now (prune), staging dir, s3:// dest, endpoint, pause ms (prune)
   const store = openPointStore({
     backupDir: b as string,
-    dest: c as string,
+    dest: [c as string],
     s3Endpoint: d as string,
     s3Region: 'us-east-1',
     s3ForcePathStyle: true,

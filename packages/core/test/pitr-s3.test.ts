@@ -393,7 +393,7 @@ describe('restore points on S3 survive SIGKILL', { timeout: 600_000 }, () => {
     const open = (dir: string) =>
       openPointStore({
         backupDir: dir,
-        dest,
+        dest: [dest],
         s3Endpoint: bucket.endpoint,
         s3Region: 'us-east-1',
         s3ForcePathStyle: true,
