@@ -353,7 +353,7 @@ export function takePointLocked(
         notes.push(`the newest point ${last.id} cannot be read (${error.message}); this point stores every page`);
       }
       // Encryption turned on: no page of this point may stay in an unencrypted pack.
-      if (parent && options.seal && parent.readers.some((r) => !r.encrypted)) {
+      if (parent && options.seal && parent.readers.some((r) => r && !r.encrypted)) {
         parent = undefined;
         notes.push(
           'encryption is on and the newest point has unencrypted packs: this point stores every page, encrypted',
