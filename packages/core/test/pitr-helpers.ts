@@ -15,6 +15,15 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A temp directory (its cleanup pushed to `cleanups`) with `live.db` of `rows` items and a store path. */
+export function pointFixture(cleanups: (() => void)[], prefix: string, rows = 3000) {
+  const t = tempDir(prefix);
+  cleanups.push(t.cleanup);
+  const db = join(t.dir, 'live.db');
+  makeDatabase(db, rows);
+  return { root: t.dir, db, store: join(t.dir, 'points') };
+}
+
 /** A WAL database with two tables and an index, `rows` rows of ~400 bytes each. */
 export function makeDatabase(path: string, rows: number): void {
   withDatabase(openDatabase(path, { create: true }), (db) => {

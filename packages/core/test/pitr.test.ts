@@ -16,20 +16,14 @@ import {
   takePoint,
   verifyPoints,
 } from '../src/pitr/store.js';
-import { dumpDatabase, insertItems, makeDatabase, tempDir } from './pitr-helpers.js';
+import { dumpDatabase, insertItems, pointFixture } from './pitr-helpers.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-function setup(rows = 3000) {
-  const t = tempDir('ora-pitr');
-  cleanups.push(t.cleanup);
-  const db = join(t.dir, 'live.db');
-  makeDatabase(db, rows);
-  return { root: t.dir, db, store: join(t.dir, 'points') };
-}
+const setup = (rows = 3000) => pointFixture(cleanups, 'ora-pitr', rows);
 
 function take(db: string, store: string, now?: Date): PointManifest {
   const r = takePoint({ database: db, dir: store, ...(now ? { now } : {}) });

@@ -44,7 +44,6 @@ export interface SnapshotInfo {
 }
 
 const LE = endianness() === 'LE';
-const BATCH_PAGES = 256;
 
 interface ShmState {
   raw: Buffer;
@@ -80,14 +79,19 @@ function readFully(fd: number, buf: Buffer, offset: number): number {
   return done;
 }
 
+/** Pages read (and handed to `onBatch`) at a time. */
+export const BATCH_PAGES = 256;
+
 /**
  * Calls `onPage(pgno, page)` for pages 1..pageCount of one consistent snapshot of `dbPath`, in
- * order (the buffer is reused: copy what you keep). Returns what it read.
+ * order (the buffer is reused: copy what you keep). `onBatch(firstPgno, pages, pageSize)`, when given, is
+ * called first with each batch of up to BATCH_PAGES consecutive pages as they are in the snapshot
+ * (WAL frames applied). Returns what it read.
  */
 export function readSnapshotPages(
   dbPath: string,
   onPage: (pgno: number, page: Buffer) => void,
-  options: { busyTimeoutMs?: number } = {},
+  options: { busyTimeoutMs?: number; onBatch?: (firstPgno: number, pages: Buffer, pageSize: number) => void } = {},
 ): SnapshotInfo {
   const db: OraDatabase = openDatabase(dbPath, {
     readonly: true,
@@ -161,17 +165,17 @@ export function readSnapshotPages(
       const got = readFully(dbFd, view, (first - 1) * pageSize);
       for (let k = 0; k < n; k++) {
         const pgno = first + k;
-        const page = view.subarray(k * pageSize, (k + 1) * pageSize);
         const offset = frameOf.get(pgno);
         if (offset !== undefined && walFd !== undefined) {
-          if (readFully(walFd, page, offset) !== pageSize) {
+          if (readFully(walFd, view.subarray(k * pageSize, (k + 1) * pageSize), offset) !== pageSize) {
             throw new BackupInvalidError(`snapshot of ${dbPath}: WAL frame of page ${pgno} is short`);
           }
         } else if (got < (k + 1) * pageSize) {
           throw new BackupInvalidError(`snapshot of ${dbPath}: page ${pgno} is neither in the file nor in the WAL`);
         }
-        onPage(pgno, page);
       }
+      options.onBatch?.(first, view, pageSize);
+      for (let k = 0; k < n; k++) onPage(first + k, view.subarray(k * pageSize, (k + 1) * pageSize));
     }
     db.exec('COMMIT');
     return { pageSize, pageCount, userVersion, journalMode, mxFrame, walPages: frameOf.size, attempts };

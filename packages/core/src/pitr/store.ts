@@ -22,6 +22,7 @@ import { checkIntegrity } from '../integrity/integrity.js';
 import { acquireJobLock, type JobLock } from '../locking/job-lock.js';
 import { lapTimer } from '../progress.js';
 import { VERSION } from '../version.js';
+import { PageHashIndex } from './hash-index.js';
 import { checkPackFile, type PackKeys, PackReader, type PackSeal, PackWriter, packFile } from './pack.js';
 import {
   encodeDeltaMap,
@@ -35,7 +36,15 @@ import {
   writeMap,
 } from './page-map.js';
 import { DEFAULT_POINT_RETENTION, type PointPlan, type PointRetention, planPointRetention } from './retention.js';
-import { readSnapshotPages, type SnapshotInfo } from './snapshot-pages.js';
+import {
+  RUN_PAGES,
+  readRunDigests,
+  removeOtherRunDigests,
+  runDigest,
+  sameAsParentRun,
+  writeRunDigests,
+} from './run-digests.js';
+import { BATCH_PAGES, readSnapshotPages, type SnapshotInfo } from './snapshot-pages.js';
 
 /**
  * A store of restore points in a local directory:
@@ -218,6 +227,8 @@ export type TakePointResult =
       point: PointManifest;
       snapshot: SnapshotInfo;
       phases: PointPhases;
+      /** Pages hashed one by one (the others were in runs whose digest equals the parent's). */
+      pagesHashed: number;
       notes: string[];
       /** A point store on S3: what went over the network for this point. */
       transfer?: PointTransfer;
@@ -367,18 +378,29 @@ export function takePointLocked(
       return (parent.readers[parent.state.pack[i] as number] as PackReader).hashOf(parent.state.slot[i] as number);
     };
     // Every page the parent's packs hold, by hash (built at the first changed page), and this point's.
-    let known: Map<string, { pack: string; slot: number }> | null = null;
-    const knownPages = (): Map<string, { pack: string; slot: number }> => {
+    let known: PageHashIndex | null = null;
+    const knownPages = (): PageHashIndex => {
       if (known) return known;
-      const m = new Map<string, { pack: string; slot: number }>();
+      const readers = parent?.readers ?? [];
+      const index = new PageHashIndex(readers.reduce((n, r) => n + (r?.pages ?? 0), 0) + 1024);
       parent?.state.packs.forEach((name, k) => {
-        const r = parent?.readers[k];
-        if (!r) return;
-        for (let s = 0; s < r.pages; s++) m.set(r.hashOf(s).toString('latin1'), { pack: name, slot: s });
+        const r = readers[k];
+        if (!r) return; // a pack none of the parent's pages uses any more (it may be pruned)
+        index.addPack(name, r.hashes);
       });
-      known = m;
-      return m;
+      index.startNew(id, parent ? 1024 : 65536);
+      known = index;
+      return index;
     };
+    // Runs of pages whose digest equals the parent's hold the parent's pages (run-digests.ts).
+    const parentRuns =
+      parent && parent.state.pageCount > 0
+        ? readRunDigests(options.dir, parent.manifest.id, parent.state.pageSize, parent.state.pageCount)
+        : null;
+    const runs: Buffer[] = [];
+    const sameRun = new Uint8Array(BATCH_PAGES / RUN_PAGES);
+    let batchFirst = 1;
+    let pagesHashed = 0;
     const entries: MapEntry[] = [];
     const snapshot = readSnapshotPages(
       options.database,
@@ -388,19 +410,35 @@ export function takePointLocked(
           if (parent && parent.state.pageSize !== page.length) parent = undefined;
           writer = new PackWriter(d.packs, id, page.length, options.seal);
         }
+        if (sameRun[((pgno - batchFirst) / RUN_PAGES) | 0]) return;
+        pagesHashed++;
         const hash = digest('sha256', page, 'buffer');
         if (hashAt(pgno - 1)?.equals(hash)) return;
-        const key = hash.toString('latin1');
-        const found = knownPages().get(key);
+        const found = knownPages().find(hash);
         if (found) {
           entries.push({ pgno, pack: found.pack, slot: found.slot });
           return;
         }
         const slot = writer.add(hash, page);
-        knownPages().set(key, { pack: id, slot });
+        knownPages().addNew(hash);
         entries.push({ pgno, pack: id, slot });
       },
-      options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {},
+      {
+        ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+        onBatch: (first, pages, pageSize) => {
+          batchFirst = first;
+          sameRun.fill(0);
+          const usable = parentRuns !== null && parentRuns.pageSize === pageSize;
+          for (let k = 0, o = 0; o < pages.length; k++, o += RUN_PAGES * pageSize) {
+            const run = pages.subarray(o, o + RUN_PAGES * pageSize);
+            const digest = runDigest(run);
+            runs.push(digest);
+            if (usable && sameAsParentRun(parentRuns, (first - 1) / RUN_PAGES + k, run.length / pageSize, digest)) {
+              sameRun[k] = 1;
+            }
+          }
+        },
+      },
     );
     phases.snapshotMs = lap();
     const pageSize = snapshot.pageSize;
@@ -495,8 +533,15 @@ export function takePointLocked(
     const draft = JSON.stringify(manifest, null, 2);
     manifest.storedBytes = (pack?.bytes ?? 0) + mapData.length + draft.length + 8;
     writePointManifest(options.dir, manifest);
+    // The next point's shortcut; a cache, so failing to write it fails nothing.
+    try {
+      writeRunDigests(options.dir, { id, pageSize, pageCount: snapshot.pageCount, digests: Buffer.concat(runs) });
+      removeOtherRunDigests(options.dir, id);
+    } catch (error) {
+      notes.push(`run digests not written (${(error as Error).message}): the next point hashes every page`);
+    }
     phases.publishMs = lap();
-    return { status: 'taken', point: manifest, snapshot, phases, notes };
+    return { status: 'taken', point: manifest, snapshot, phases, pagesHashed, notes };
   } finally {
     writer?.abort();
     for (const r of loaded?.readers ?? []) r?.close();
