@@ -55,6 +55,8 @@ export interface PitrPoint {
   mapBytes: number;
   packsReferenced: number;
   walPages: number;
+  /** Pages hashed one by one (the rest were in runs whose digest equals the parent's). */
+  pagesHashed: number;
   phases: { lockMs: number; parentMs: number; snapshotMs: number; publishMs: number };
   notes: string[];
   /** Peak RSS of the point's process, from /usr/bin/time -v (else the process's own maxRSS). */
@@ -564,7 +566,7 @@ export function pitrTable(r: PitrBenchResult | null, machine: string): string[] 
     '',
     '| | restore points (ours) | full backup every interval | Litestream |',
     '|---|---|---|---|',
-    `| time per point / backup | ${fmt(r.pointMs.median)} median (${fmt(r.pointMs.min)}–${fmt(r.pointMs.max)}); first (full) ${fmt(r.firstPoint.ms)} | ${fmt(r.fullBackup.ms)} | continuous (initial snapshot ${ls ? fmt(ls.initialSnapshotMs) : 'n/a'}) |`,
+    `| time per point / backup | ${fmt(r.pointMs.median)} median (${fmt(r.pointMs.min)}–${fmt(r.pointMs.max)}; ${Math.round(summarize(r.points.map((p) => p.pagesHashed)).median)} pages hashed one by one, median); first (full) ${fmt(r.firstPoint.ms)} | ${fmt(r.fullBackup.ms)} | continuous (initial snapshot ${ls ? fmt(ls.initialSnapshotMs) : 'n/a'}) |`,
     `| bytes per point | ${kb(r.storedBytesPerPoint.median)} median (${kb(r.storedBytesPerPoint.min)}–${kb(r.storedBytesPerPoint.max)}) | ${mib(r.fullBackup.artifactBytes)} | ${ls ? `${kb(ls.walBytes / Math.max(1, r.points.length))} of WAL per ${r.everySeconds} s` : 'n/a'} |`,
     `| stored over the run, with the initial full copy | ${mib(r.storeBytes)} | ${mib(r.fullBackup.timesPoints)} (${n} × ${mib(r.fullBackup.artifactBytes)}) | ${ls ? `${mib(ls.replicaBytes)} (snapshot ${mib(ls.snapshotBytes)} + WAL ${mib(ls.walBytes)})` : 'n/a'} |`,
     `| stored over the run after it | ${kb(r.incrementBytes)} | ${mib(r.fullBackup.timesPoints - r.fullBackup.artifactBytes)} | ${ls ? kb(ls.walBytes) : 'n/a'} |`,

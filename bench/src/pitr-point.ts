@@ -35,6 +35,7 @@ if (db === '--baseline') {
             mapBytes: r.point.map.bytes,
             packsReferenced: r.point.packs.length,
             walPages: r.snapshot.walPages,
+            pagesHashed: r.pagesHashed,
             phases: r.phases,
             notes: r.notes,
             maxRssKiB: process.resourceUsage().maxRSS,
