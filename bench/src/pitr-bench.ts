@@ -10,7 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, prng, withDatabase } from '@ora/core';
 import { localPointStore } from '@ora/core/pitr';
@@ -61,6 +61,8 @@ export interface PitrPoint {
   notes: string[];
   /** Peak RSS of the point's process, from /usr/bin/time -v (else the process's own maxRSS). */
   peakRssKiB: number;
+  /** The machine's 1-minute load average when the point ended (the machine may be shared). */
+  loadAverage?: number;
 }
 
 export interface LatencySplit {
@@ -440,9 +442,10 @@ export async function benchPitr(
       const wait = writerStarted + k * every * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
       const p = await takePointProcess(root, db, pointsDir);
+      p.loadAverage = Math.round((loadavg()[0] ?? 0) * 10) / 10;
       points.push(p);
       log(
-        `point ${k}: ${fmt(p.ms)}, ${p.changedPages} pages changed, ${p.storedBytes} B, peak RSS ${Math.round(p.peakRssKiB / 1024)} MiB`,
+        `point ${k}: ${fmt(p.ms)} (${JSON.stringify(p.phases)}), ${p.changedPages} pages changed, ${p.pagesHashed} hashed one by one, ${p.storedBytes} B, peak RSS ${Math.round(p.peakRssKiB / 1024)} MiB, load average ${p.loadAverage}`,
       );
     }
     const rest = writerStarted + seconds * 1000 - Date.now();
