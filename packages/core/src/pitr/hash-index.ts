@@ -4,8 +4,8 @@
  *
  * An open-addressing table of 4-byte entries (a page's number among all the packs' pages) keyed
  * by the hash's first 4 bytes, each candidate confirmed against the full 32 bytes where they are
- * kept. So it costs 8–16 bytes a page besides the hashes themselves, where a Map of hash strings
- * to objects cost well over 100 (about 40 MB at 1 GiB).
+ * kept. The table is at most three quarters full, so it costs 5–11 bytes a page besides the hashes
+ * themselves, where a Map of hash strings to objects cost well over 100 (about 40 MB at 1 GiB).
  */
 export class PageHashIndex {
   readonly #names: string[] = [];
@@ -21,7 +21,7 @@ export class PageHashIndex {
 
   constructor(expected = 1024) {
     let size = 1024;
-    while (size < expected * 2) size *= 2;
+    while (size * 0.75 < expected) size *= 2;
     this.#table = new Int32Array(size).fill(-1);
     this.#mask = size - 1;
   }
@@ -78,7 +78,7 @@ export class PageHashIndex {
   #insert(start: number, hashes: Buffer, slot: number): void {
     const g = start + slot;
     if (g >= this.#total) this.#total = g + 1;
-    if ((this.#count + 1) * 2 > this.#table.length) this.#grow();
+    if (this.#count + 1 > this.#table.length * 0.75) this.#grow();
     this.#place(g, hashes.readUInt32LE(slot * 32));
     this.#count++;
   }

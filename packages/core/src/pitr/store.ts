@@ -451,14 +451,16 @@ export function takePointLocked(
     const base = parent?.state;
     const packs = base ? [...base.packs] : [];
     const packIndex = new Map(packs.map((n, i) => [n, i]));
+    // The parent's columns are not needed after the snapshot: the same size reuses them.
+    const reuse = base !== undefined && base.pageCount === snapshot.pageCount;
     const state: PageState = {
       pageSize,
       pageCount: snapshot.pageCount,
       packs,
-      pack: new Uint32Array(snapshot.pageCount),
-      slot: new Uint32Array(snapshot.pageCount),
+      pack: reuse ? base.pack : new Uint32Array(snapshot.pageCount),
+      slot: reuse ? base.slot : new Uint32Array(snapshot.pageCount),
     };
-    if (base) {
+    if (base && !reuse) {
       const keep = Math.min(base.pageCount, snapshot.pageCount);
       state.pack.set(base.pack.subarray(0, keep));
       state.slot.set(base.slot.subarray(0, keep));
