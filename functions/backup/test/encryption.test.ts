@@ -454,9 +454,11 @@ describe('an encrypted backup killed with SIGKILL', () => {
       const child = spawn(process.execPath, [bundle, '--db', db, '--backup-dir', dir, '--encrypt-key-file', rawKey], {
         stdio: 'ignore',
       });
+      // Listened for at once: a run that ends before the kill must not leave this waiting forever.
+      const exited = new Promise((r) => child.once('exit', r));
       await new Promise((r) => setTimeout(r, delay));
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      await exited;
       const now = manifests();
       expect(now.slice(0, published.length)).toEqual(published);
       published.splice(0, published.length, ...now);
