@@ -159,6 +159,16 @@ export function s3UrlField() {
   );
 }
 
+/** A list field's input: an array as is, a string (the environment's form) split at commas; empty: absent. */
+function commaList(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const parts = v
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  return parts.length === 0 ? undefined : parts;
+}
+
 /**
  * Where backups go, one or more: each an `s3://bucket/prefix` URL or a local directory path. One
  * value (or, from the environment, a comma-separated list) or an array; the output is the array.
@@ -172,16 +182,7 @@ export function destinationsField() {
     },
   );
   return z.preprocess(
-    (v) => {
-      if (typeof v === 'string') {
-        const parts = v
-          .split(',')
-          .map((p) => p.trim())
-          .filter(Boolean);
-        return parts.length === 0 ? undefined : parts;
-      }
-      return v;
-    },
+    commaList,
     z
       .array(one, { error: 'expected one or more destinations' })
       .min(1)
@@ -196,16 +197,7 @@ export function destinationsField() {
  */
 export function keyFilesField() {
   return z.preprocess(
-    (v) => {
-      if (typeof v === 'string') {
-        const parts = v
-          .split(',')
-          .map((p) => p.trim())
-          .filter(Boolean);
-        return parts.length === 0 ? undefined : parts;
-      }
-      return v;
-    },
+    commaList,
     z
       .array(pathField('a key file path'), { error: 'expected one or more key file paths' })
       .min(1)
