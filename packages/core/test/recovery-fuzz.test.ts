@@ -44,6 +44,48 @@ describe('the recovery page reader under random and mutated input (fast-check)',
     );
   });
 
+  it('allocates nothing a garbled payload size claims when the overflow chain cannot hold it (loop, cut, missing)', () => {
+    // A table leaf whose one cell claims 999 999 999 bytes (a hostile size varint), its overflow
+    // chain starting at page 7. SQLite's split of a payload between the page and the chain (§1.6):
+    const usable = 4096;
+    const size = 999_999_999;
+    const minLocal = Math.floor(((usable - 12) * 32) / 255) - 23;
+    const k = minLocal + ((size - minLocal) % (usable - 4));
+    const local = k <= usable - 35 ? k : minLocal;
+    const leaf = Buffer.alloc(usable);
+    leaf[0] = 13;
+    leaf.writeUInt16BE(1, 3);
+    leaf.writeUInt16BE(10, 8); // the cell pointer
+    // 999 999 999 as a varint (7 bits a byte, big-endian), then rowid 1.
+    const sizeVarint = [0x83, 0xdc, 0xeb, 0x93, 0x7f];
+    Buffer.from([...sizeVarint, 1]).copy(leaf, 10);
+    const first = 10 + sizeVarint.length + 1 + local;
+    expect(first + 4).toBeLessThanOrEqual(usable);
+    leaf.writeUInt32BE(7, first);
+    const overflow = (next: number) => {
+      const p = Buffer.alloc(usable, 0x41);
+      p.writeUInt32BE(next, 0);
+      return p;
+    };
+    const chains: Record<string, Record<number, Buffer>> = {
+      'a loop of two pages': { 7: overflow(8), 8: overflow(7) },
+      'a chain cut after three pages': { 7: overflow(8), 8: overflow(9), 9: overflow(0) },
+      'a chain to a page past the file': { 7: overflow(8), 8: overflow(123_456) },
+    };
+    for (const [name, pages] of Object.entries(chains)) {
+      let reads = 0;
+      const before = process.memoryUsage().arrayBuffers;
+      const cell = readLeafCell(leaf, 10, usable, (n) => {
+        reads++;
+        return pages[n] ?? null;
+      });
+      const grown = process.memoryUsage().arrayBuffers - before;
+      expect(cell, name).toBeNull();
+      expect(reads, name).toBeLessThanOrEqual(4);
+      expect(grown, name).toBeLessThan(16 * 1048576);
+    }
+  });
+
   it('never throws on records of random bytes', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 600 }), fc.constantFrom('utf8', 'utf16le', 'utf16be'), (bytes, enc) => {

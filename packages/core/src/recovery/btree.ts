@@ -86,8 +86,11 @@ export interface LeafCell {
 
 /**
  * The payload at `start` of `payloadSize` bytes, `local` of them on the page and the rest on the
- * overflow chain (at most as many pages as the payload needs; a loop, a missing page or a chain cut
- * short makes it unreadable). `onOverflow` learns each overflow page, so a scan can skip them.
+ * overflow chain. The chain is followed first and the payload allocated only once it has proved to
+ * hold that many bytes: a garbled size (up to ~1e9 from a hostile varint) with a chain that is cut
+ * short, missing or loops costs a walk of the pages that are really there, never an allocation of
+ * what the size claims. A chain needs exactly as many distinct pages as the payload fills. `onOverflow`
+ * learns each overflow page, so a scan can skip them.
  */
 function readPayload(
   page: Buffer,
@@ -101,24 +104,32 @@ function readPayload(
   if (start + local > usableSize || start + local > page.length) return null;
   if (local === payloadSize) return page.subarray(start, start + local);
   if (start + local + 4 > usableSize) return null;
-  const out = Buffer.allocUnsafe(payloadSize);
-  page.copy(out, 0, start, start + local);
-  let filled = local;
+  const perPage = usableSize - 4;
+  const need = Math.ceil((payloadSize - local) / perPage);
+  // The local part, copied first: `page` may be a view that reading the chain recycles.
+  const head = Buffer.from(page.subarray(start, start + local));
+  // Pass 1: the chain's pages, distinct (a loop of any length ends it), as many as needed. The set
+  // grows only with pages that exist; its insertion order is the chain's.
+  const chain = new Set<number>();
   let next = page.readUInt32BE(start + local);
-  const maxPages = Math.ceil((payloadSize - local) / (usableSize - 4)) + 1;
-  let visited = 0;
-  let previous = 0;
-  while (filled < payloadSize) {
-    // A chain never needs more pages than the payload fills; that also stops any loop.
-    if (next === 0 || next === previous || ++visited > maxPages) return null;
+  while (chain.size < need) {
+    if (next === 0 || chain.has(next)) return null;
     const overflow = getPage(next);
-    if (!overflow) return null;
+    if (!overflow || overflow.length < usableSize) return null;
+    chain.add(next);
     onOverflow?.(next);
-    const take = Math.min(payloadSize - filled, usableSize - 4);
+    next = overflow.readUInt32BE(0);
+  }
+  // Pass 2: the bytes (pages read again: the first pass's views may have been recycled by the cache).
+  const out = Buffer.allocUnsafe(payloadSize);
+  head.copy(out, 0);
+  let filled = local;
+  for (const n of chain) {
+    const overflow = getPage(n);
+    if (!overflow) return null;
+    const take = Math.min(payloadSize - filled, perPage);
     overflow.copy(out, filled, 4, 4 + take);
     filled += take;
-    previous = next;
-    next = overflow.readUInt32BE(0);
   }
   return out;
 }
