@@ -315,6 +315,39 @@ describe('recover on any schema', () => {
     }
   });
 
+  it('brings back no row deleted before page 1 was destroyed: the freelist is found by its trunks', () => {
+    const path = t.path('ora.db');
+    createOraDatabase(path, 18000);
+    const db = new Database(path);
+    db.exec('DELETE FROM shipped_items WHERE rowid % 3 = 0 OR rowid > 2000');
+    db.close();
+    checkpointed(path);
+    const check = new Database(path, { readonly: true });
+    const freed = Number(check.pragma('freelist_count', { simple: true }));
+    check.close();
+    // More than one trunk page (4096-byte pages: 1022 leaves a trunk).
+    expect(freed).toBeGreaterThan(1100);
+    const original = t.path('orig.db');
+    writeFileSync(original, readFileSync(path));
+    garble(path, [1], 0x00);
+    const out = t.path('out.db');
+    const r = recover(['--db', path, '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = r.json();
+    expect(result.schemaSource).toBe('migrations');
+    for (const table of ['shipped_orders', 'shipped_items']) {
+      const got = rowsOf(out, table);
+      const want = rowsOf(original, table);
+      const back = [...got].filter((row) => !want.has(row));
+      expect(back.length, `${table}: rows that are not in the original (deleted ones back)`).toBe(0);
+      expect(got.size).toBe(want.size);
+    }
+    expect(result.freelistPages).toBe(freed);
+    const lost = new Database(out, { readonly: true });
+    expect(lost.prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'lost_and_found'").pluck().get()).toBe(0);
+    lost.close();
+  });
+
   it('does not bring back rows deleted into the freelist when a freelist trunk is damaged', () => {
     const path = t.path('free.db');
     const db = new Database(path);

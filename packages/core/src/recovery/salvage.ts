@@ -222,6 +222,76 @@ function markFreelist(source: PageSource, owner: Int32Array): { marked: number; 
   return { marked, complete: complete && marked === total };
 }
 
+/** Marks a page listed by the freelist trunk candidate `trunk` (decoded by `listedBy`). */
+const LISTED = -16;
+const listedBy = (o: number) => (o <= LISTED ? LISTED - o : 0);
+
+/**
+ * The freelist when its head is lost (page 1 destroyed) or a trunk of it is damaged: every page no
+ * tree reached that has a trunk's shape (file format §1.5: the next trunk, 0 or a page of the file,
+ * then a count of at most usable/4 - 2 and that many distinct pages of the file, none reached by a
+ * tree) is taken as a trunk, and the pages it lists as freed. Freed pages keep their old cells, so
+ * without this the rows deleted before the damage would come back. A b-tree page never has that
+ * shape (its first byte is its type; a trunk's is the high byte of a page number, 0). A candidate is
+ * dropped when a b-tree interior page that is not itself freed points to a page it lists: live trees
+ * do not point into the freelist. Returns the pages marked.
+ */
+function findFreelist(source: PageSource, owner: Int32Array): number {
+  const last = source.pageCount;
+  const maxLeaves = Math.floor(source.usableSize / 4) - 2;
+  const trunks: number[] = [];
+  for (let n = 2; n <= last; n++) {
+    if (owner[n] !== 0 || source.isPointerMap(n)) continue;
+    const page = source.page(n);
+    if (!page || page.length < source.usableSize) continue;
+    const next = page.readUInt32BE(0);
+    const leaves = page.readUInt32BE(4);
+    if (next === 1 || next === n || next > last || leaves < 1 || leaves > maxLeaves) continue;
+    let ok = true;
+    for (let i = 0; i < leaves && ok; i++) {
+      const leaf = page.readUInt32BE(8 + i * 4);
+      // A page a tree reached, or that another candidate lists, cannot be a leaf of this trunk.
+      ok = leaf >= 2 && leaf <= last && leaf !== n && (owner[leaf] === 0 || owner[leaf] === FREELIST);
+    }
+    if (!ok) continue;
+    for (let i = 0; i < leaves; i++) {
+      const leaf = page.readUInt32BE(8 + i * 4);
+      if (owner[leaf] === 0) owner[leaf] = LISTED - n;
+    }
+    trunks.push(n);
+  }
+  if (trunks.length === 0) return 0;
+  const trunkSet = new Set(trunks);
+  // Live interior pages (neither trunks nor listed) must not point at a listed page.
+  const dropped = new Set<number>();
+  for (let n = 2; n <= last; n++) {
+    const o = owner[n] as number;
+    if (o !== 0 || trunkSet.has(n)) continue;
+    const page = source.page(n);
+    const header = page ? parsePageHeader(page, n, source.usableSize) : null;
+    if (!page || !header || (header.type !== 2 && header.type !== 5)) continue;
+    const children = header.cells.map((c) => interiorChild(page, c));
+    children.push(header.rightChild);
+    for (const child of children) {
+      if (child && child <= last && listedBy(owner[child] as number) > 0) dropped.add(listedBy(owner[child] as number));
+    }
+  }
+  let marked = 0;
+  for (let n = 2; n <= last; n++) {
+    const by = listedBy(owner[n] as number);
+    if (by > 0) {
+      owner[n] = dropped.has(by) ? 0 : FREELIST;
+      if (!dropped.has(by)) marked++;
+    }
+  }
+  for (const n of trunks) {
+    if (dropped.has(n) || owner[n] !== 0) continue;
+    owner[n] = FREELIST;
+    marked++;
+  }
+  return marked;
+}
+
 /** The schema as this code creates it (used when the damaged file's own schema is unreadable). */
 export function migrationSchema(): SchemaEntry[] {
   return withDatabase(openRaw(':memory:'), (db) => {
@@ -419,13 +489,15 @@ export function planSalvage(source: PageSource): SalvagePlan {
     if (tree.root > 0) walk(source, owner, id, tree, true, () => {}, trees);
   }
   const free = markFreelist(source, owner);
+  // A lost head or a damaged trunk: the rest of the freelist is found by its shape.
+  const found = free.complete ? 0 : findFreelist(source, owner);
   return {
     schema,
     schemaSource,
     shapes,
     trees,
     owner,
-    freelistPages: free.marked,
+    freelistPages: free.marked + found,
     freelistComplete: free.complete,
   };
 }
