@@ -231,7 +231,7 @@ export function buildRecovered(
 ): RebuildReport {
   const lap = lapTimer();
   onPhase?.('plan');
-  const plan = planSalvage(source);
+  const plan = planSalvage(source, onProgress ? (done, total) => onProgress(done, total, 'pages') : undefined);
   onPhase?.('salvage');
   const phaseMs = { plan: lap(), rows: 0, indexes: 0, check: 0 };
   const db = openRaw(path, { create: true });
@@ -339,16 +339,19 @@ export function buildRecovered(
     phaseMs.rows = lap();
     onPhase?.('indexes');
 
-    // Indexes, built once from the recovered rows, so damaged index pages are simply rebuilt.
-    for (const e of plan.schema) {
-      if (e.type !== 'index' || !e.sql) continue;
+    // Indexes, built once from the recovered rows, so damaged index pages are simply rebuilt; one
+    // at a time, each counted (a progress line between them).
+    const indexes = plan.schema.filter((e) => e.type === 'index' && e.sql);
+    for (const [i, e] of indexes.entries()) {
+      onProgress?.(i, indexes.length, 'indexes');
       try {
-        db.exec(e.sql);
+        db.exec(e.sql as string);
       } catch {
         // A UNIQUE index the salvaged rows violate: the rows stay, the index is reported.
         notRecreated.push(`index ${e.name}`);
       }
     }
+    if (indexes.length > 0) onProgress?.(indexes.length, indexes.length, 'indexes');
     const virtualTables = checkVirtualTables(db, plan);
     // Views and triggers last: a trigger created before the rows would have fired on each of them.
     for (const kind of ['view', 'trigger']) {

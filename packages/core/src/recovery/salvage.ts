@@ -421,10 +421,15 @@ const schemaEntry = (r: RecoveredRow): SchemaEntry | null =>
 
 /**
  * Pass 1: the schema, and which tree owns each page. Reads the interior pages of every tree and
- * the first bytes of each leaf; nothing is kept but the owner array.
+ * the first bytes of each leaf; nothing is kept but the owner array. `progress` is told the pages
+ * claimed so far (of the file's pages), every few thousand pages.
  */
-export function planSalvage(source: PageSource): SalvagePlan {
+export function planSalvage(source: PageSource, progress?: SalvageProgress): SalvagePlan {
   const owner = new Int32Array(source.pageCount + 1);
+  let claimed = 0;
+  const tick = () => {
+    if (progress && ++claimed % 2048 === 0) progress(claimed, source.pageCount);
+  };
   const trees: TreeState[] = [];
   const newTree = (kind: TreeState['kind'], name: string, root: number, shape: TableShape | null): TreeState => ({
     kind,
@@ -486,11 +491,12 @@ export function planSalvage(source: PageSource): SalvagePlan {
     if (e.type === 'index' && e.rootPage > 0) trees.push(newTree('index', e.name, e.rootPage, null));
   for (let id = 2; id < trees.length; id++) {
     const tree = trees[id] as TreeState;
-    if (tree.root > 0) walk(source, owner, id, tree, true, () => {}, trees);
+    if (tree.root > 0) walk(source, owner, id, tree, true, tick, trees);
   }
   const free = markFreelist(source, owner);
   // A lost head or a damaged trunk: the rest of the freelist is found by its shape.
   const found = free.complete ? 0 : findFreelist(source, owner);
+  progress?.(source.pageCount, source.pageCount); // every page is planned: owned, free or stray
   return {
     schema,
     schemaSource,
