@@ -78,3 +78,16 @@ describe('long jobs without a terminal', () => {
     240_000,
   );
 });
+
+describe('recover without a terminal while one SQLite call blocks', () => {
+  it('logs a heartbeat line while the indexes are built and the result is checked (single SQLite calls)', () => {
+    const f = fresh();
+    const r = withoutTerminal(['recover', '--db', f.db, '--force', '--out', `${f.db}.recovered`], {
+      ORA_PROGRESS_EVERY_MS: '100',
+    });
+    expect(r.code, JSON.stringify(r.logs)).toBe(0);
+    const beats = r.logs.filter((l) => /^recover: (indexes|check) still running \(\d+ s\)$/.test(l.msg));
+    expect(beats.length, JSON.stringify(r.logs.map((l) => l.msg))).toBeGreaterThan(0);
+    expect(r.logs.filter((l) => l.progress).at(-1)?.msg).toMatch(/^recover: finished: /);
+  }, 240_000);
+});

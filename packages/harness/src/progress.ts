@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from './logger.js';
 
 /** Reports progress of long work. */
@@ -28,6 +29,12 @@ export interface ProgressOptions {
   drawEveryMs?: number;
   /** The clock (tests). */
   now?: () => number;
+  /**
+   * Without a TTY: the file descriptor (2, the real stderr) that a heartbeat thread writes a JSON
+   * line to when no progress line came for `logEveryMs` — a single SQLite call (CREATE INDEX,
+   * integrity_check of a large file) blocks the main thread, so its own lines cannot come then.
+   */
+  heartbeatFd?: number;
 }
 
 /** The renderer, plus what the harness needs to keep log lines and the bar apart on a terminal. */
@@ -128,6 +135,88 @@ function phaseRecord(p: Phase, now: number): Record<string, unknown> {
 }
 
 /**
+ * The heartbeat thread's code: it sleeps until `every` ms have passed since the last progress line
+ * (shared memory, written by both threads), then writes one JSON line naming the phase and its
+ * elapsed time, with `writeSync` on the descriptor, which needs nothing from the blocked main
+ * thread. A lock word keeps its last line from following the final record.
+ */
+const HEARTBEAT = `
+const { workerData } = require('node:worker_threads');
+const { writeSync } = require('node:fs');
+const { ctl, times, name, every, fd, label, pid } = workerData;
+const c = new Int32Array(ctl);
+const t = new Float64Array(times);
+const bytes = new Uint8Array(name);
+for (;;) {
+  const wait = t[0] + every - Date.now();
+  if (wait > 0) Atomics.wait(c, 0, 0, wait);
+  if (Atomics.load(c, 0) !== 0) break;
+  if (Date.now() - t[0] < every) continue;
+  if (Atomics.compareExchange(c, 2, 0, 1) !== 0) break;
+  if (Atomics.load(c, 0) === 0) {
+    const now = Date.now();
+    const phase = Buffer.from(bytes.subarray(0, Atomics.load(c, 1))).toString('utf8');
+    const elapsedMs = Math.round(now - t[1]);
+    const line = { level: 'info', time: new Date(now).toISOString(), pid, job: label, progress: { phase, elapsedMs },
+      msg: label + ': ' + phase + ' still running (' + Math.round(elapsedMs / 1000) + ' s)' };
+    try { writeSync(fd, JSON.stringify(line) + '\\n'); } catch {}
+    t[0] = now;
+  }
+  Atomics.store(c, 2, 0);
+}
+`;
+
+interface Heartbeat {
+  /** A line was logged: the heartbeat waits `every` ms from now. */
+  logged(): void;
+  /** A phase started. */
+  phase(name: string): void;
+  /** Stops it; once this returns, it writes nothing more. */
+  stop(): void;
+}
+
+function startHeartbeat(fd: number, every: number, label: string): Heartbeat | null {
+  // ctl: [stop, name length, write lock]; times: [last line, phase start] (Date.now() ms).
+  const ctl = new SharedArrayBuffer(12);
+  const times = new SharedArrayBuffer(16);
+  const name = new SharedArrayBuffer(256);
+  const c = new Int32Array(ctl);
+  const t = new Float64Array(times);
+  t[0] = Date.now();
+  t[1] = t[0];
+  let worker: Worker;
+  try {
+    worker = new Worker(HEARTBEAT, {
+      eval: true,
+      workerData: { ctl, times, name, every, fd, label, pid: process.pid },
+      stdout: true,
+      stderr: true,
+    });
+  } catch {
+    return null;
+  }
+  worker.unref();
+  worker.on('error', () => {});
+  return {
+    logged: () => {
+      t[0] = Date.now();
+    },
+    phase: (phase) => {
+      const encoded = Buffer.from(phase, 'utf8').subarray(0, 256);
+      new Uint8Array(name).set(encoded);
+      Atomics.store(c, 1, encoded.length);
+      t[1] = Date.now();
+    },
+    stop: () => {
+      Atomics.store(c, 0, 1);
+      Atomics.notify(c, 0);
+      // Waits out a line being written (a second at most); the lock is never given back.
+      for (let i = 0; i < 200 && Atomics.compareExchange(c, 2, 0, 1) !== 0; i++) Atomics.wait(c, 2, 1, 5);
+    },
+  };
+}
+
+/**
  * The one progress renderer of every long job. On a terminal: one line redrawn in place (cleared
  * first, `\r` + erase-line), with the phase, a bar, done/total (bytes in KiB/MiB/GiB), rate and
  * ETA; a phase of unknown length shows its elapsed time. Without a terminal: a JSON log line when
@@ -145,6 +234,16 @@ export function createProgress(options: ProgressOptions): ProgressRenderer {
   let lastDraw = Number.NEGATIVE_INFINITY;
   let drawn = false;
   let finished = false;
+  let heartbeat: Heartbeat | null | undefined;
+  const beat = (): Heartbeat | null => {
+    if (heartbeat === undefined) {
+      heartbeat =
+        !options.tty && options.heartbeatFd !== undefined && options.logger.isLevelEnabled('info')
+          ? startHeartbeat(options.heartbeatFd, every, options.label)
+          : null;
+    }
+    return heartbeat;
+  };
 
   const columns = () => (options.stderr as { columns?: number }).columns || 80;
   const line = () =>
@@ -163,11 +262,13 @@ export function createProgress(options: ProgressOptions): ProgressRenderer {
     if (options.tty || !current) return;
     lastLog = now();
     options.logger.info({ progress: phaseRecord(current, lastLog) }, `${options.label}: ${message}`);
+    heartbeat?.logged();
   };
   const start = (name: string, unit: string, total: number, counted: boolean) => {
     current = { name, unit, total, done: 0, startedAt: now(), counted };
     phases.push(current);
     lastLog = Number.NEGATIVE_INFINITY;
+    if (!finished) beat()?.phase(name);
   };
 
   const renderer: ProgressRenderer = {
@@ -205,6 +306,7 @@ export function createProgress(options: ProgressOptions): ProgressRenderer {
     },
     finish() {
       if (finished) return;
+      heartbeat?.stop();
       renderer.clear();
       finished = true;
       if (phases.length === 0) return;

@@ -98,6 +98,8 @@ export async function runJob(request: RunRequest): Promise<number> {
       tty: io.stderrIsTTY,
       label: runName,
       logEveryMs: config.progressEveryMs,
+      // The real stderr: a heartbeat thread can write to it while a long SQLite call blocks this one.
+      ...(io.stderr === process.stderr ? { heartbeatFd: 2 } : {}),
     });
     progress = bar;
     const lockOn = job.heavy ? (job.lockTarget ? job.lockTarget(event) : database) : null;

@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/logger.js';
 import { createProgress, formatAmount, formatDuration } from '../src/progress.js';
@@ -153,4 +156,26 @@ describe('units', () => {
   ])('%d s → %s', (s, text) => {
     expect(formatDuration(s)).toBe(text);
   });
+});
+
+describe('progress without a terminal while the main thread is blocked', () => {
+  it('a heartbeat thread logs the phase at least every logEveryMs, and nothing after the final record', () => {
+    const child = join(dirname(fileURLToPath(import.meta.url)), 'heartbeat-child.ts');
+    // 3 s blocked with a line due every 500 ms: about 5 heartbeat lines (at least 3 on a loaded machine).
+    const r = spawnSync(process.execPath, ['--import', 'tsx', child, '3000', '500'], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const logs = r.stderr
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { msg: string; job: string; pid: number; progress: { phase?: string; elapsedMs?: number } });
+    const beats = logs.filter((l) => /^demo: check still running \(\d+ s\)$/.test(l.msg));
+    expect(beats.length, r.stderr).toBeGreaterThanOrEqual(3);
+    for (const b of beats) {
+      expect(b.job).toBe('demo');
+      expect(b.progress.phase).toBe('check');
+      expect(b.progress.elapsedMs).toBeGreaterThanOrEqual(400);
+    }
+    expect(logs[0]?.msg).toBe('demo: check started');
+    expect(logs.at(-1)?.msg).toMatch(/^demo: finished: check /);
+  }, 60_000);
 });
