@@ -457,8 +457,12 @@ describe('recover on any schema', () => {
     const path = t.path('ora.db');
     createOraDatabase(path, 800);
     checkpointed(path);
+    const original = t.path('orig.db');
+    writeFileSync(original, readFileSync(path));
     const size = statSync(path).size;
     truncateSync(path, Math.floor((size * 0.75) / 4096) * 4096);
+    // The header's page count (offset 28) is above what the file now holds.
+    expect(readFileSync(path).readUInt32BE(28)).toBeGreaterThan(statSync(path).size / 4096);
     const r = recover(['--db', path, '--out', t.path('out.db'), '--json']);
     expect(r.stderr).not.toMatch(/DATABASE_TRUNCATED/);
     expect(r.code).toBe(0);
@@ -466,5 +470,10 @@ describe('recover on any schema', () => {
     expect(result.status).toBe('warn');
     expect(result.integrity.ok).toBe(true);
     expect(result.tables.find((x: { name: string }) => x.name === 'shipped_items').recovered).toBeGreaterThan(100);
+    // Every recovered row is an original row of the same table and rowid.
+    for (const table of ['shipped_orders', 'shipped_items']) {
+      const want = rowsOf(original, table);
+      for (const row of rowsOf(t.path('out.db'), table)) expect(want.has(row), `${table} ${row}`).toBe(true);
+    }
   });
 });

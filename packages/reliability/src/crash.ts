@@ -293,8 +293,9 @@ export const SCENARIOS: Scenario[] = [
     args: (f) => ['recover', '--db', f.db, '--force', '--replace'],
     check: (f, t, afterRerun) => {
       // Either nothing was swapped yet (the original, byte for byte) or the verified result was,
-      // with the original kept byte for byte as the emergency copy.
-      const copies = readdirSync(f.dir).filter((n) => /^ora_corrupted_.*\.db$/.test(n));
+      // with the original kept byte for byte as the emergency copy (`--force` on a healthy file,
+      // as here, names it ora_before_recover_*).
+      const copies = readdirSync(f.dir).filter((n) => /^ora_(corrupted|before_recover)_.*\.db$/.test(n));
       const original = contentHash(f.db) === t.hash;
       const kept = copies.some((n) => contentHash(join(f.dir, n)) === t.hash);
       const problems: string[] = [];
