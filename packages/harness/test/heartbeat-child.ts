@@ -5,7 +5,14 @@ import { createProgress } from '../src/progress.js';
 
 const [blockMs, everyMs] = process.argv.slice(2).map(Number) as [number, number];
 const logger = createLogger({ level: 'info', destination: process.stderr, pretty: false, bindings: { job: 'demo' } });
-const progress = createProgress({ logger, stderr: process.stderr, tty: false, label: 'demo', logEveryMs: everyMs, heartbeatFd: 2 });
+const progress = createProgress({
+  logger,
+  stderr: process.stderr,
+  tty: false,
+  label: 'demo',
+  logEveryMs: everyMs,
+  heartbeatFd: 2,
+});
 progress.phase('check');
 const until = Date.now() + blockMs;
 while (Date.now() < until) {

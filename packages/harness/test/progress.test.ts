@@ -162,12 +162,18 @@ describe('progress without a terminal while the main thread is blocked', () => {
   it('a heartbeat thread logs the phase at least every logEveryMs, and nothing after the final record', () => {
     const child = join(dirname(fileURLToPath(import.meta.url)), 'heartbeat-child.ts');
     // 3 s blocked with a line due every 500 ms: about 5 heartbeat lines (at least 3 on a loaded machine).
-    const r = spawnSync(process.execPath, ['--import', 'tsx', child, '3000', '500'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', child, '3000', '500'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const logs = r.stderr
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as { msg: string; job: string; pid: number; progress: { phase?: string; elapsedMs?: number } });
+      .map(
+        (l) =>
+          JSON.parse(l) as { msg: string; job: string; pid: number; progress: { phase?: string; elapsedMs?: number } },
+      );
     const beats = logs.filter((l) => /^demo: check still running \(\d+ s\)$/.test(l.msg));
     expect(beats.length, r.stderr).toBeGreaterThanOrEqual(3);
     for (const b of beats) {
