@@ -37,6 +37,61 @@ function addFreePages(path: string): void {
   }
 }
 
+/** The schema objects (tables, indexes, views, triggers) and their statements, by name. */
+function schemaOf(path: string): unknown[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db
+      .prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name",
+      )
+      .all();
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The kitchen sink in a rollback journal (DELETE mode, as Python's sqlite3 and the sqlite3 shell
+ * leave a file), with an FTS4 and an R*Tree table besides its FTS5 index: a live restore takes the
+ * row-by-row path there, which must bring every virtual table back with its shadow tables.
+ */
+function rollbackKitchenSink(dir: string): string {
+  const path = createKitchenSinkDatabase(`${dir}/sink.db`, { walContent: false }).path;
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = DELETE');
+    db.exec(`
+      CREATE VIRTUAL TABLE docs_fts4 USING fts4(title, body);
+      CREATE VIRTUAL TABLE boxes USING rtree(id, minx, maxx, miny, maxy);
+    `);
+    const words = ['amber', 'basalt', 'cobalt', 'dune', 'ember'];
+    const doc = db.prepare('INSERT INTO docs_fts4 (title, body) VALUES (?, ?)');
+    const box = db.prepare('INSERT INTO boxes VALUES (?, ?, ?, ?, ?)');
+    db.transaction(() => {
+      for (let i = 0; i < 300; i++) {
+        doc.run(`doc ${i}`, `${words[i % 5]} ${words[(i * 3) % 5]} ${i}`);
+        box.run(i, i, i + 2, i / 2, i / 2 + 1);
+      }
+    })();
+  } finally {
+    db.close();
+  }
+  return path;
+}
+
+/** The kitchen sink's later changes: every kind of table, a view and a virtual table's rows. */
+const SINK_CHANGES = `
+  INSERT INTO notes_fts (title, body) VALUES ('later', 'alpha later');
+  DELETE FROM notes_fts WHERE rowid IN (SELECT rowid FROM notes_fts LIMIT 10);
+  INSERT INTO events (kind, at) VALUES ('later', '2026-12-01');
+  UPDATE tags SET weight = weight + 1 WHERE name IN (SELECT name FROM tags LIMIT 3);
+  DELETE FROM attachments WHERE id IN (SELECT id FROM attachments LIMIT 2);
+  DROP VIEW tag_counts;
+  CREATE TABLE later_table (q);
+  INSERT INTO later_table VALUES (1);
+`;
+
 const databases = [
   {
     name: 'Chinook',
@@ -50,6 +105,14 @@ const databases = [
     select: 'SELECT * FROM Track WHERE Composer LIKE ?',
     params: '["%Mercury%"]',
     vacuumMode: 'full',
+    changes: `
+      INSERT INTO Artist (Name) VALUES ('later');
+      UPDATE Track SET Composer = 'later' WHERE TrackId < 20;
+      DELETE FROM PlaylistTrack WHERE PlaylistId = 1;
+      CREATE TABLE later_table (q);
+    `,
+    restoreMethod: 'rows',
+    queries: ["SELECT TrackId FROM Track WHERE Composer LIKE '%Mercury%' ORDER BY TrackId"],
   },
   {
     name: 'kitchen sink',
@@ -59,8 +122,40 @@ const databases = [
     select: "SELECT rowid, title FROM notes_fts WHERE notes_fts MATCH 'charlie'",
     params: undefined,
     vacuumMode: 'incremental',
+    changes: SINK_CHANGES,
+    restoreMethod: 'pages',
+    queries: ["SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'alpha OR delta' ORDER BY rowid"],
+  },
+  {
+    name: 'kitchen sink in DELETE mode with FTS4 and R*Tree',
+    make: rollbackKitchenSink,
+    journal: 'delete',
+    fkFailure: 'DELETE FROM sensors WHERE id = 1',
+    select: "SELECT docid FROM docs_fts4 WHERE docs_fts4 MATCH 'cobalt'",
+    params: undefined,
+    vacuumMode: 'incremental',
+    changes: `${SINK_CHANGES}
+      DELETE FROM boxes WHERE id < 100;
+      DROP TABLE docs_fts4;
+    `,
+    restoreMethod: 'rows',
+    queries: [
+      "SELECT rowid FROM notes_fts WHERE notes_fts MATCH 'alpha OR delta' ORDER BY rowid",
+      "SELECT docid FROM docs_fts4 WHERE docs_fts4 MATCH 'cobalt' ORDER BY docid",
+      'SELECT id FROM boxes WHERE minx >= 100 AND maxx <= 150 ORDER BY id',
+    ],
   },
 ] as const;
+
+/** What each of `queries` answers on the database at `path`. */
+function answers(path: string, queries: readonly string[]): unknown[][] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return queries.map((q) => db.prepare(q).pluck().all());
+  } finally {
+    db.close();
+  }
+}
 
 describe.each(databases)('generic jobs on the $name database', (d) => {
   it('health-check, maintenance, vacuum, metrics, diagnose and explain leave every table and the journal mode as they were', async () => {
@@ -165,6 +260,55 @@ describe.each(databases)('generic jobs on the $name database', (d) => {
     expect(tableContents(db)).toEqual(before);
     expect(journalMode(db)).toBe(d.journal);
     expect(id).toBeTruthy();
+  });
+
+  // SPEC §6: the live restore and recover on a schema this toolkit did not design. The live
+  // database moves on after the backup (rows of every kind, a view, a table added, a virtual
+  // table's rows); the restore must give back exactly the backup and keep what it replaced.
+  it('a live restore and recover --force give back every table, index, view and trigger unchanged, the journal mode kept', {
+    timeout: 120_000,
+  }, async () => {
+    const db = d.make(t.dir);
+    const before = tableContents(db);
+    const schema = schemaOf(db);
+    const expected = answers(db, d.queries);
+    for (const a of expected) expect(a.length).toBeGreaterThan(0);
+    const dir = t.path('backups');
+    expect((await oraDb(['backup', '--db', db, '--backup-dir', dir, '--json'])).code).toBe(0);
+    const live = new Database(db);
+    live.exec(d.changes);
+    live.close();
+    const replaced = tableContents(db);
+    expect(replaced).not.toEqual(before);
+
+    const restore = await oraDb(['restore', 'latest', '--db', db, '--backup-dir', dir, '--json']);
+    expect(restore.code).toBe(0);
+    const r = restore.json();
+    expect(r).toMatchObject({ mode: 'live', method: d.restoreMethod });
+    expect(r.archivedOrders).toBeUndefined(); // not an ORA database: nothing to count
+    expect(tableContents(db)).toEqual(before);
+    expect(schemaOf(db)).toEqual(schema);
+    expect(answers(db, d.queries)).toEqual(expected);
+    expect(tableContents(r.preRestoreCopy)).toEqual(replaced);
+    expect(journalMode(db)).toBe(d.journal);
+    const check = new Database(db);
+    try {
+      expect(check.pragma('integrity_check', { simple: true })).toBe('ok');
+      expect(check.pragma('foreign_key_check')).toEqual([]);
+    } finally {
+      check.close();
+    }
+
+    // A healthy file salvaged on request: its copy is not called corrupted, the output is whole.
+    const recovered = await oraDb(['recover', '--db', db, '--force', '--json']);
+    expect(recovered.code).toBe(0);
+    const rec = recovered.json();
+    expect(rec.emergencyCopy[0]).toMatch(/\/ora_before_recover_[^/]+\.db$/);
+    expect(JSON.stringify(rec)).not.toContain('ora_corrupted_');
+    expect(tableContents(rec.output)).toEqual(before);
+    expect(schemaOf(rec.output)).toEqual(schema);
+    expect(answers(rec.output, d.queries)).toEqual(expected);
+    expect(tableContents(db)).toEqual(before);
   });
 
   it('the ORA commands refuse it with one line naming what is missing, and change nothing on disk', async () => {

@@ -256,21 +256,27 @@ function archivedOrdersIn(live: OraDatabase, target: string, archiveDir?: string
  * content until COMMIT, and a ROLLBACK (or a crash) leaves the old content whole.
  */
 function replaceContent(db: OraDatabase): void {
-  const restored = schemaObjects(db, 'restored');
-  if (restored.some((e) => /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(e.sql ?? ''))) {
-    throw new RestoreFailedError(
-      'the backup holds a virtual table, which cannot be restored into the live database in one transaction; restore it --to a new path instead',
-    );
-  }
   const q = quoteIdentifier;
+  const isVirtual = (e: { type: string; sql: string | null }) =>
+    e.type === 'table' && /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(e.sql ?? '');
   const live = schemaObjects(db);
-  for (const type of ['trigger', 'view', 'table'] as const) {
-    for (const e of live.filter((x) => x.type === type))
-      db.exec(`DROP ${type.toUpperCase()} IF EXISTS main.${q(e.name)}`);
-  }
+  // Virtual tables before the others: dropping one drops its shadow tables (R*Tree's would fail
+  // on shadow tables dropped first).
+  for (const e of live.filter((x) => x.type === 'trigger')) db.exec(`DROP TRIGGER IF EXISTS main.${q(e.name)}`);
+  for (const e of live.filter((x) => x.type === 'view')) db.exec(`DROP VIEW IF EXISTS main.${q(e.name)}`);
+  for (const e of live.filter(isVirtual)) db.exec(`DROP TABLE IF EXISTS main.${q(e.name)}`);
+  for (const e of live.filter((x) => x.type === 'table' && !isVirtual(x)))
+    db.exec(`DROP TABLE IF EXISTS main.${q(e.name)}`);
   const has = (schema: string, name: string) => hasTable(db, name, schema);
-  for (const e of restored.filter((x) => x.type === 'table')) {
-    db.exec(e.sql as string);
+  const restored = schemaObjects(db, 'restored');
+  // A virtual table is created from its statement, which creates its shadow tables (FTS5's
+  // _data, _idx, _content, …, R*Tree's _node, …); those are then filled from the copy like any
+  // other table, so the index is the backup's, byte for byte, and needs no rebuild.
+  for (const e of restored.filter(isVirtual)) db.exec(e.sql as string);
+  for (const e of restored.filter((x) => x.type === 'table' && !isVirtual(x))) {
+    // A shadow table made just above is emptied (FTS5 writes its config rows), any other created.
+    if (has('main', e.name)) db.exec(`DELETE FROM main.${q(e.name)}`);
+    else db.exec(e.sql as string);
     const columns = (
       db.prepare(`SELECT name, hidden FROM pragma_table_xinfo(?, 'restored')`).all(e.name) as {
         name: string;
@@ -481,10 +487,12 @@ async function restoreByPages(o: Prepared, target: string, temp: string, copyTem
 }
 
 /**
- * The live restore, row by row, for a backup whose page size differs from the live database's:
- * one `BEGIN IMMEDIATE` on the live database, a copy of the current content under that lock,
- * every table, index, view and trigger replaced from the attached verified copy, checked, then
- * COMMIT. A backup that holds a virtual table cannot be restored this way.
+ * The live restore, row by row: one `BEGIN IMMEDIATE` on the live database, a copy of the current
+ * content under that lock, every table, index, view and trigger replaced from the attached
+ * verified copy, checked, then COMMIT. Used when the live database is in a rollback-journal mode
+ * (DELETE, TRUNCATE, PERSIST: the page copy builds its copy of what it replaces from WAL frames)
+ * or its page size differs from the backup's. Virtual tables come back with their shadow
+ * tables' rows, written directly (`allowShadowTableWrites`).
  */
 async function restoreByRows(
   o: Prepared,
@@ -529,7 +537,12 @@ async function restoreByRows(
         : translateSqliteError(error, target, o.busyTimeoutMs);
     }
     o.progress?.phase?.('replace content');
-    live.run(() => replaceContent(db));
+    db.allowShadowTableWrites(true);
+    try {
+      live.run(() => replaceContent(db));
+    } finally {
+      db.allowShadowTableWrites(false);
+    }
     o.progress?.phase?.('check');
     const problem = matchesBackup(live, o.expected, o.maxProblems);
     if (problem) {
