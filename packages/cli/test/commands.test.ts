@@ -87,6 +87,29 @@ describe('ora-db seed', () => {
     expect(contentHash(db)).toBe(hash);
   });
 
+  it('refuses an ORA database at the current version that lacks a table (dropped, or a view in its place), naming it and changing nothing', async () => {
+    for (const [change, missing] of [
+      ['DROP TABLE inventory_transactions', 'inventory_transactions'],
+      ["DROP TABLE workflows; CREATE VIEW workflows AS SELECT 'x' AS name", 'workflows'],
+    ] as const) {
+      const db = t.path(`${missing}.db`);
+      expect((await oraDb(['init', '--db', db])).code).toBe(0);
+      const raw = new Database(db);
+      raw.exec(change);
+      raw.close();
+      const before = snapshotDir(t.dir);
+      const r = await oraDb(['seed', '--db', db, '--size', 'tiny']);
+      expect(r.code, change).toBe(3);
+      expect(r.logs.at(-1)?.code, change).toBe('NOT_ORA_SCHEMA');
+      expect(r.logs.at(-1)?.msg, change).toMatch(
+        new RegExp(
+          `^seed needs the ORA table\\(s\\) ${missing}, which .*${missing}\\.db does not have although it records schema version 1`,
+        ),
+      );
+      expect(snapshotDir(t.dir), change).toEqual(before);
+    }
+  });
+
   it.each([
     [['--size', 'huge'], 'invalid input: --size="huge": expected one of: tiny, small, medium, large'],
     [['--seed', '-1'], 'invalid input: --seed="-1": expected a whole number from 0 to 4294967295'],

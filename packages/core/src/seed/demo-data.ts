@@ -4,6 +4,7 @@ import { recordInventoryTransaction, upsertInventoryItem } from '../repositories
 import { upsertDailyKpis } from '../repositories/kpis.js';
 import { insertShipments, type ShippedOrder } from '../repositories/shipments.js';
 import { updateWorkflowStatus } from '../repositories/workflows.js';
+import { assertOraSchema } from '../schema/ora-schema.js';
 
 /** Preset sizes for `ora-db seed --size`: shipped orders generated (items average three each). */
 export const SEED_SIZES = { tiny: 50, small: 2_000, medium: 50_000, large: 500_000 } as const;
@@ -90,9 +91,13 @@ function addDays(isoDate: string, days: number): string {
 /**
  * Fills an empty ORA database with realistic, deterministic demo data through the repositories
  * (so the data obeys every rule real writes obey). Refuses a database that already holds orders
- * or inventory: seeding never mixes with real data.
+ * or inventory: seeding never mixes with real data. Refuses one without every ORA table
+ * (NOT_ORA_SCHEMA) before writing anything.
  */
 export function seedDemoData(db: OraDatabase, options: SeedOptions): SeedResult {
+  // Every ORA table must be there (one dropped, or a view in its place, at the current version:
+  // refused with the tables named, not an SQLite error half-way).
+  assertOraSchema(db, 'seed');
   const existing = db.run(
     () =>
       db
