@@ -5,7 +5,8 @@
  *     node --import tsx bench/src/pitr-point.ts DB BACKUP_DIR
  *     node --import tsx bench/src/pitr-point.ts --baseline   (loads the same modules, takes nothing)
  */
-import { localPointStore } from '@ora/core/pitr';
+import { join } from 'node:path';
+import { localPointStore, POINTS_SUBDIR, pointPacks } from '@ora/core/pitr';
 
 const [db, backupDir] = process.argv.slice(2);
 if (db === '--baseline') {
@@ -33,7 +34,7 @@ if (db === '--baseline') {
             storedBytes: r.point.storedBytes,
             packBytes: r.point.pack?.bytes ?? 0,
             mapBytes: r.point.map.bytes,
-            packsReferenced: r.point.packs.length,
+            packsReferenced: pointPacks(join(backupDir, POINTS_SUBDIR), r.point).length,
             walPages: r.snapshot.walPages,
             pagesHashed: r.pagesHashed,
             phases: r.phases,

@@ -4,6 +4,7 @@ import { existsSync, readdirSync, readFileSync, watch, writeFileSync } from 'nod
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { POINTS_SUBDIR, pointPacks } from '@ora/core/pitr';
 import { createOraDatabase } from '@ora/core/testing';
 import { bundleRunner, bundleRunnerAsync, contentHash, tempDir } from '@ora/testkit';
 import { type LocalBucket, startLocalBucket } from '@ora/testkit/s3';
@@ -426,7 +427,8 @@ describe('encrypted restore points (backup --incremental)', () => {
     const r = backup(['--incremental', '--db', db, '--backup-dir', dir, '--encrypt-key-file', rawKey, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().point.changedPages).toBe(r.json().point.pageCount);
-    expect(r.json().point.packs).toHaveLength(1);
+    // Every page is in its own, encrypted pack.
+    expect(pointPacks(join(dir, POINTS_SUBDIR), r.json().point).map((q) => q.name)).toEqual([r.json().point.id]);
     expect(r.json().notes.join(' ')).toMatch(/encryption is on/);
     const to = t.path('r.db');
     expect(

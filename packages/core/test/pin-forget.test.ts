@@ -7,7 +7,8 @@ import { openDatabase, withDatabase } from '../src/connection/connection.js';
 import { InvalidInputError } from '../src/errors/errors.js';
 import { forget, setPin } from '../src/pitr/manage.js';
 import { localPointStore } from '../src/pitr/point-store.js';
-import { dumpDatabase, insertItems, makeDatabase, tempDir } from './pitr-helpers.js';
+import type { PointManifest } from '../src/pitr/store.js';
+import { dumpDatabase, insertItems, makeDatabase, packNames, tempDir } from './pitr-helpers.js';
 
 // backup pin / unpin / forget over full backups and restore points, on real files.
 
@@ -137,7 +138,7 @@ describe('pinned and forgotten restore points', () => {
     expect(r.prune?.dropped).toEqual([ids[1]]);
     // The third point's pages that the second point stored are still needed: its pack stays.
     const third = (await points.list()).points.find((p) => p.id === ids[2]);
-    expect(third?.packs.map((q) => q.name)).toContain(ids[1]);
+    expect(packNames(join(backups, 'restore-points'), third as PointManifest)).toContain(ids[1]);
     expect(r.prune?.deletedPacks).toEqual([]);
     expect((await points.list()).points.map((p) => p.id)).toEqual([ids[0], ids[2]]);
     for (const i of [0, 2]) {

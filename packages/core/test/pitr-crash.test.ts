@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, withDatabase } from '../src/connection/connection.js';
 import { listPoints, prunePoints, rebuildPoint, takePoint } from '../src/pitr/store.js';
 import { prng as rng } from '../src/seed/demo-data.js';
-import { dumpDatabase, insertItems, makeDatabase, runAndKill, tempDir } from './pitr-helpers.js';
+import { dumpDatabase, insertItems, makeDatabase, packNames, runAndKill, tempDir } from './pitr-helpers.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -57,7 +57,7 @@ describe('restore points survive SIGKILL', { timeout: 600_000 }, () => {
     expectAllRestorable(t.dir, store, dumps, 'final');
     prunePoints(store); // all young: nothing dropped, but the killed runs' leftovers go
     const points = listPoints(store).points;
-    const packs = new Set(points.flatMap((p) => p.packs.map((q) => `${q.name}.pack`)));
+    const packs = new Set(points.flatMap((p) => packNames(store, p).map((n) => `${n}.pack`)));
     expect(readdirSync(join(store, 'packs')).sort()).toEqual([...packs].sort());
     expect(readdirSync(join(store, 'maps')).filter((n) => n.startsWith('.'))).toEqual([]);
     expectAllRestorable(t.dir, store, dumps, 'pruned');

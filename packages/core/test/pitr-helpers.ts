@@ -5,9 +5,15 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type OraDatabase, openDatabase, openRaw, withDatabase } from '../src/connection/connection.js';
+import { type PointManifest, pointPacks } from '../src/pitr/store.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
+
+/** The names of the packs point `p` of the store at `dir` (or an S3 store's cache) lists. */
+export function packNames(dir: string, p: PointManifest): string[] {
+  return pointPacks(dir, p).map((q) => q.name);
+}
 
 /** A fresh temp directory; removed by `cleanup`. */
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {

@@ -26,6 +26,7 @@ export {
   type PruneOptions,
   type PruneReport,
   pickPoint,
+  pointPacks,
   type RebuildReport,
   summarizePoints,
   type TakePointResult,

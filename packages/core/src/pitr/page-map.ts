@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as z from 'zod';
 import { compress, decompress } from 'zstd-napi';
 import { BackupInvalidError } from '../errors/errors.js';
 import { writeFileDurably } from '../fs/files.js';
@@ -17,6 +18,12 @@ import { writeFileDurably } from '../fs/files.js';
  * 16 KiB of deltas, for a small map). (A full map per point
  * would be about 8 bytes × pages before compression; a full map of pages that sit in the order a
  * pack stored them compresses to almost nothing, one that went through many changes does not.)
+ *
+ * Maps also carry the point's pack list (every pack its pages live in, with its checksum), the
+ * same way: a full map lists them all (`packRefs`), a delta the packs its point added to the list
+ * and dropped from it (`packsAdded`, `packsDropped`). So a manifest does not list its packs, and
+ * what a point stores does not grow with the number of packs in the store. (Maps written before
+ * this carry no lists; their points' manifests do, format version 1: see chainPackRefs.)
  *
  * File layout: "ORAPMAP1" | u32 header length | JSON header | zstd(entries) | SHA-256 of all before.
  * Entries are columns of little-endian int32 (so zstd sees runs): full maps `pack[]`, then each
@@ -38,6 +45,20 @@ export interface MapHeader {
   /** Pack names the entries' pack numbers index. */
   packs: string[];
   entries: number;
+  /** A full map: every pack the point's pages live in, with its checksum (absent in older maps). */
+  packRefs?: PackRef[];
+  /** A delta: the packs its point lists and its parent did not (absent in older maps). */
+  packsAdded?: PackRef[];
+  /** A delta: the packs its parent lists and its point does not (absent in older maps). */
+  packsDropped?: string[];
+}
+
+/** A pack a point's pages live in: its name, the SHA-256 of its file, its bytes and pages. */
+export interface PackRef {
+  name: string;
+  sha256: string;
+  bytes: number;
+  pages: number;
 }
 
 /** A resolved map: for page `p` (1-based), pack `packs[pack[p-1]]`, slot `slot[p-1]`. */
@@ -61,25 +82,34 @@ function column(n: number, f: (i: number) => number): Buffer {
   return b;
 }
 
-/** Encodes a full map of `state`. Only the packs it uses are named. */
-export function encodeFullMap(id: string, state: PageState): Buffer {
+/**
+ * Encodes a full map of `state`. Only the packs it uses are named, each with its entry in `refs`
+ * (which must hold every one of them).
+ */
+export function encodeFullMap(id: string, state: PageState, refs: ReadonlyMap<string, PackRef>): Buffer {
   const { used, remap } = usedPacks(state.packs, state.pack, state.pageCount);
   const n = state.pageCount;
   const packs = column(n, (i) => remap[state.pack[i] as number] as number);
   const slots = column(n, (i) => (state.slot[i] as number) - (i === 0 ? 0 : (state.slot[i - 1] as number) + 1));
-  return encode({ id, kind: 'full', parent: null, pageSize: state.pageSize, pageCount: n, packs: used, entries: n }, [
-    packs,
-    slots,
-  ]);
+  const packRefs = used.map((name) => {
+    const ref = refs.get(name);
+    if (!ref) throw new BackupInvalidError(`page map ${id}: no checksum known for pack ${name}`);
+    return ref;
+  });
+  return encode(
+    { id, kind: 'full', parent: null, pageSize: state.pageSize, pageCount: n, packs: used, entries: n, packRefs },
+    [packs, slots],
+  );
 }
 
-/** Encodes a delta map: `entries` sorted by page number. */
+/** Encodes a delta map: `entries` sorted by page number; `lists` the pack list's change since the parent. */
 export function encodeDeltaMap(
   id: string,
   parent: string,
   pageSize: number,
   pageCount: number,
   entries: readonly MapEntry[],
+  lists: { added: PackRef[]; dropped: string[] },
 ): Buffer {
   const used = [...new Set(entries.map((e) => e.pack))];
   const index = new Map(used.map((p, i) => [p, i]));
@@ -88,7 +118,20 @@ export function encodeDeltaMap(
   const gaps = column(n, (i) => e(i).pgno - (i === 0 ? 0 : e(i - 1).pgno));
   const packs = column(n, (i) => index.get(e(i).pack) as number);
   const slots = column(n, (i) => e(i).slot - (i === 0 ? 0 : e(i - 1).slot + 1));
-  return encode({ id, kind: 'delta', parent, pageSize, pageCount, packs: used, entries: n }, [gaps, packs, slots]);
+  return encode(
+    {
+      id,
+      kind: 'delta',
+      parent,
+      pageSize,
+      pageCount,
+      packs: used,
+      entries: n,
+      packsAdded: lists.added,
+      packsDropped: lists.dropped,
+    },
+    [gaps, packs, slots],
+  );
 }
 
 function encode(header: MapHeader, columns: Buffer[]): Buffer {
@@ -131,6 +174,40 @@ export function readMap(dir: string, name: string): DecodedMap {
 
 /** Reads and checks the map of point `name` at `path` (wherever it is, e.g. a download's temp file). */
 export function readMapAt(path: string, name: string): DecodedMap {
+  const { buf, body, header, len } = readChecked(path, name);
+  const bad = (what: string) => new BackupInvalidError(`page map ${path} is damaged: ${what}`);
+  const data = decompress(body.subarray(12 + len));
+  const ncol = header.kind === 'full' ? 2 : 3;
+  if (data.length !== header.entries * 4 * ncol) throw bad('entries do not match the header');
+  const columns: Int32Array[] = [];
+  for (let c = 0; c < ncol; c++) {
+    const copy = Buffer.from(data.subarray(c * header.entries * 4, (c + 1) * header.entries * 4));
+    columns.push(new Int32Array(copy.buffer, copy.byteOffset, header.entries));
+  }
+  return { header, columns, bytes: buf.length };
+}
+
+const packRefSchema = z.object({
+  name: z.string(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number(),
+  pages: z.number(),
+});
+const mapHeaderSchema = z.object({
+  id: z.string(),
+  kind: z.enum(['full', 'delta']),
+  parent: z.string().nullable(),
+  pageSize: z.number().int().positive(),
+  pageCount: z.number().int().nonnegative(),
+  packs: z.array(z.string()),
+  entries: z.number().int().nonnegative(),
+  packRefs: z.array(packRefSchema).optional(),
+  packsAdded: z.array(packRefSchema).optional(),
+  packsDropped: z.array(z.string()).optional(),
+});
+
+/** The file at `path`, its checksum checked, and its header (entries not decoded). */
+function readChecked(path: string, name: string): { buf: Buffer; body: Buffer; header: MapHeader; len: number } {
   let buf: Buffer;
   try {
     buf = readFileSync(path);
@@ -148,17 +225,59 @@ export function readMapAt(path: string, name: string): DecodedMap {
   )
     throw bad('checksum mismatch');
   const len = buf.readUInt32LE(8);
-  const header = JSON.parse(buf.subarray(12, 12 + len).toString()) as MapHeader;
-  if (header.id !== name) throw bad(`it names itself ${header.id}`);
-  const data = decompress(body.subarray(12 + len));
-  const ncol = header.kind === 'full' ? 2 : 3;
-  if (data.length !== header.entries * 4 * ncol) throw bad('entries do not match the header');
-  const columns: Int32Array[] = [];
-  for (let c = 0; c < ncol; c++) {
-    const copy = Buffer.from(data.subarray(c * header.entries * 4, (c + 1) * header.entries * 4));
-    columns.push(new Int32Array(copy.buffer, copy.byteOffset, header.entries));
+  let raw: unknown;
+  try {
+    raw = JSON.parse(buf.subarray(12, 12 + len).toString());
+  } catch {
+    throw bad('its header is not JSON');
   }
-  return { header, columns, bytes: buf.length };
+  const parsed = mapHeaderSchema.safeParse(raw);
+  if (!parsed.success) throw bad('its header does not match its schema');
+  const header = parsed.data as MapHeader;
+  if (header.id !== name) throw bad(`it names itself ${header.id}`);
+  return { buf, body, header, len };
+}
+
+/** Reads and checks map `name` in `dir`, without decoding its entries. */
+export function readMapHeader(dir: string, name: string): MapHeader {
+  return readChecked(join(dir, mapFile(name)), name).header;
+}
+
+/**
+ * The pack list of the point whose map chain (`headers`, oldest first: a full map, then deltas)
+ * this is: the full map's, with each delta's additions and drops applied in order. Null when a
+ * map of the chain carries no list (written before maps had them: the manifest has the list).
+ */
+export function chainPackRefs(headers: readonly MapHeader[]): PackRef[] | null {
+  const first = headers[0];
+  if (first?.kind !== 'full' || !first.packRefs) return null;
+  const refs = new Map(first.packRefs.map((r) => [r.name, r]));
+  for (const h of headers.slice(1)) {
+    if (!h.packsAdded || !h.packsDropped) return null;
+    for (const name of h.packsDropped) refs.delete(name);
+    for (const r of h.packsAdded) refs.set(r.name, r);
+  }
+  return [...refs.values()];
+}
+
+/**
+ * The headers of the maps `name` depends on, oldest (the full map) first, each file checked;
+ * `cache` (map name → header) spares re-reading maps several chains share.
+ */
+export function headerChain(dir: string, name: string, cache = new Map<string, MapHeader>()): MapHeader[] {
+  const chain: MapHeader[] = [];
+  let next: string | null = name;
+  while (next !== null) {
+    let h = cache.get(next);
+    if (!h) {
+      h = readMapHeader(dir, next);
+      cache.set(next, h);
+    }
+    chain.push(h);
+    next = h.parent;
+    if (chain.length > 100_000) throw new BackupInvalidError(`page map chain of ${name} does not end`);
+  }
+  return chain.reverse();
 }
 
 /** Writes a map file durably into `dir`. */
@@ -184,7 +303,11 @@ export function mapChain(dir: string, name: string): DecodedMap[] {
 
 /** Resolves `name` into every page's (pack, slot). */
 export function resolveMap(dir: string, name: string): PageState {
-  const chain = mapChain(dir, name);
+  return resolveChain(mapChain(dir, name), name);
+}
+
+/** Resolves the map chain `chain` (mapChain's) of point `name` into every page's (pack, slot). */
+export function resolveChain(chain: readonly DecodedMap[], name: string): PageState {
   const first = chain[0] as DecodedMap;
   if (first.header.kind !== 'full') throw new BackupInvalidError(`page map chain of ${name} has no full map`);
   const packs: string[] = [];

@@ -18,7 +18,7 @@ import { BackupInvalidError, IoError, isOraError } from '../errors/errors.js';
 import { ensurePrivateDir, fsyncDir, writeFileDurably } from '../fs/files.js';
 import { checkPackFile, packFile } from './pack.js';
 import { packKeys, packSeal } from './pack-keys.js';
-import { mapFile, readMap, readMapAt } from './page-map.js';
+import { type MapHeader, mapFile, type PackRef, readMap, readMapAt } from './page-map.js';
 import type { PointStore } from './point-store.js';
 import {
   type ListedPoints,
@@ -27,10 +27,12 @@ import {
   neededFiles,
   type PointManifest,
   type PointTransfer,
+  packNamesByPoint,
   packsBroken,
   pickPoint,
   planPrune,
   pointManifestSchema,
+  pointPacks,
   rebuildPoint,
   storeDirs,
   sweepStore,
@@ -240,7 +242,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
    * each pack's problem (null: sound).
    */
   async function ensurePacks(
-    packs: readonly PointManifest['packs'][number][],
+    packs: readonly PackRef[],
     recheck: boolean,
     got: PointTransfer['downloaded'],
     remote?: Remote,
@@ -292,7 +294,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
           // this point a full one (takePointLocked says so), as in a local store.
           try {
             await ensureChain(newest.id, transfer.downloaded);
-            const problems = await ensurePacks(newest.packs, false, transfer.downloaded);
+            const problems = await ensurePacks(pointPacks(cache, newest), false, transfer.downloaded);
             for (const [name, problem] of problems) {
               if (problem) notes.push(`pack ${packUrl(name)} of the newest point ${newest.id}: ${problem}`);
             }
@@ -368,9 +370,12 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
       prepare();
       const got = tally();
       await ensureChain(manifest.id, got);
-      const problems = await ensurePacks(manifest.packs, true, got);
+      const problems = await ensurePacks(pointPacks(cache, manifest), true, got);
       const damaged = new Map([...problems].filter((e): e is [string, string] => e[1] !== null));
-      if (damaged.size > 0) throw new BackupInvalidError(packsBroken(packUrl, listed.points, damaged));
+      if (damaged.size > 0) {
+        // Which other points the damage breaks: those whose chains the cache holds.
+        throw new BackupInvalidError(packsBroken(packUrl, packNamesByPoint(cache, listed.points), damaged));
+      }
       const cached = join(d.points, `${manifest.id}.json`);
       if (!existsSync(cached)) {
         writeFileDurably(cached, `${JSON.stringify(manifest, null, 2)}\n`, d.points, tempName(`${manifest.id}.json`));
@@ -387,12 +392,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
         const objects = await (await s3()).list(prefix, url(sub, ''));
         return new Map(objects.map((o) => [o.key.slice(prefix.length), o]));
       };
-      const packs = await ensurePacks(
-        listed.points.flatMap((p) => p.packs),
-        true,
-        got,
-        await remote('packs'),
-      );
+      // Every point's map chain first: the chains carry the points' pack lists.
       const remoteMaps = await remote('maps');
       const maps = new Map<string, string>();
       const seen = new Set<string>();
@@ -404,6 +404,18 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
           maps.set(p.id, error.message);
         }
       }
+      const headers = new Map<string, MapHeader>();
+      const wanted: PackRef[] = [];
+      for (const p of listed.points) {
+        if (maps.has(p.id)) continue;
+        try {
+          wanted.push(...pointPacks(cache, p, headers));
+        } catch (error) {
+          if (!(error instanceof BackupInvalidError)) throw error;
+          maps.set(p.id, error.message);
+        }
+      }
+      const packs = await ensurePacks(wanted, true, got, await remote('packs'));
       const report = verifyListedPoints(cache, listed, { packs, maps });
       return report;
     },

@@ -25,13 +25,18 @@ import { VERSION } from '../version.js';
 import { PageHashIndex } from './hash-index.js';
 import { checkPackFile, type PackKeys, PackReader, type PackSeal, PackWriter, packFile } from './pack.js';
 import {
+  chainPackRefs,
   encodeDeltaMap,
   encodeFullMap,
+  headerChain,
   type MapEntry,
+  type MapHeader,
   mapChain,
   mapFile,
+  type PackRef,
   type PageState,
   referencedPacks,
+  resolveChain,
   resolveMap,
   writeMap,
 } from './page-map.js';
@@ -59,16 +64,19 @@ import { BATCH_PAGES, readSnapshotPages, type SnapshotInfo } from './snapshot-pa
  * published point complete, plus at most some garbage the next prune removes.
  */
 
-const packSchema = z.object({
+const packSchema: z.ZodType<PackRef> = z.object({
   name: z.string(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.number(),
   pages: z.number(),
 });
 
+/** Manifests this code writes; it reads 1 too (whose manifests list their packs, see pointPacks). */
+const FORMAT_VERSION = 2;
+
 export const pointManifestSchema = z.object({
   format: z.literal('ora-restore-point'),
-  formatVersion: z.literal(1),
+  formatVersion: z.union([z.literal(1), z.literal(FORMAT_VERSION)]),
   id: z.string().regex(BACKUP_ID_RE),
   createdAt: z.string(),
   tool: z.object({ name: z.string(), version: z.string() }),
@@ -98,8 +106,11 @@ export const pointManifestSchema = z.object({
   }),
   /** The pack this point wrote, if it wrote one. */
   pack: packSchema.nullable(),
-  /** Every pack the point's pages live in (its own included), with their checksums. */
-  packs: z.array(packSchema),
+  /**
+   * Format 1 only: every pack the point's pages live in, with their checksums. From format 2 the
+   * page maps carry this list as deltas (see page-map.ts, and pointPacks).
+   */
+  packs: z.array(packSchema).optional(),
   durationMs: z.number(),
   /** Kept by every prune until unpinned (`backup pin`). */
   pinned: z.object({ at: z.string(), reason: z.string() }).nullable().optional(),
@@ -125,6 +136,35 @@ export function storeDirs(dir: string) {
 export function lockStore(dir: string, job: string, waitMs: number): JobLock {
   ensurePrivateDir(dir);
   return acquireJobLock(join(dir, 'store'), { job, waitMs });
+}
+
+/**
+ * Every pack point `manifest`'s pages live in, with its checksum: the list its page-map chain
+ * carries (format 2), or its manifest's own (format 1). `headers` caches map headers across
+ * calls (chains share maps). Throws BackupInvalidError when the chain cannot be read.
+ */
+export function pointPacks(dir: string, manifest: PointManifest, headers?: Map<string, MapHeader>): PackRef[] {
+  if (manifest.packs) return manifest.packs;
+  const refs = chainPackRefs(headerChain(storeDirs(dir).maps, manifest.id, headers));
+  if (!refs) throw new BackupInvalidError(`restore point ${manifest.id}: its page maps do not list its packs`);
+  return refs;
+}
+
+/**
+ * The pack names of each of `points` whose list can be read (a point whose map chain is broken
+ * is left out: verify reports its chain).
+ */
+export function packNamesByPoint(dir: string, points: readonly PointManifest[]): Map<string, Set<string>> {
+  const headers = new Map<string, MapHeader>();
+  const byPoint = new Map<string, Set<string>>();
+  for (const p of points) {
+    try {
+      byPoint.set(p.id, new Set(pointPacks(dir, p, headers).map((q) => q.name)));
+    } catch (error) {
+      if (!(error instanceof BackupInvalidError)) throw error;
+    }
+  }
+  return byPoint;
 }
 
 export interface ListedPoints {
@@ -254,13 +294,21 @@ export interface PointPhases {
 interface ParentState {
   manifest: PointManifest;
   state: PageState;
+  /** Its pack list (pointPacks), and whether its maps carry it (a delta may only follow such a chain). */
+  refs: PackRef[];
+  mapsListPacks: boolean;
   /** By the state's pack number; null for a pack its chain names but no page of it uses (a prune may have deleted it). */
   readers: (PackReader | null)[];
 }
 
 function loadParent(dir: string, manifest: PointManifest): ParentState {
   const d = storeDirs(dir);
-  const state = resolveMap(d.maps, manifest.id);
+  const chain = mapChain(d.maps, manifest.id);
+  const state = resolveChain(chain, manifest.id);
+  const listed = chainPackRefs(chain.map((m) => m.header));
+  const refs = manifest.packs ?? listed;
+  if (!refs) throw new BackupInvalidError(`restore point ${manifest.id}: its page maps do not list its packs`);
+  const mapsListPacks = listed !== null;
   const readers: (PackReader | null)[] = [];
   const used = new Set(referencedPacks(state));
   try {
@@ -269,7 +317,7 @@ function loadParent(dir: string, manifest: PointManifest): ParentState {
     for (const r of readers) r?.close();
     throw error;
   }
-  return { manifest, state, readers };
+  return { manifest, state, refs, mapsListPacks, readers };
 }
 
 /**
@@ -476,7 +524,24 @@ export function takePointLocked(
       state.slot[e.pgno - 1] = e.slot;
     }
     const pm = parent?.manifest;
-    let mapData = pm ? encodeDeltaMap(id, pm.id, pageSize, snapshot.pageCount, entries) : null;
+    // This point's pack list: the packs its pages live in, with checksums from the parent's list.
+    const known2 = new Map<string, PackRef>();
+    for (const q of parent?.refs ?? []) known2.set(q.name, q);
+    if (pack) known2.set(pack.name, pack);
+    const referenced = referencedPacks(state).map((n) => {
+      const info = known2.get(n);
+      if (!info) throw new BackupInvalidError(`restore point ${pm?.id}: pack ${n} is not in its pack list`);
+      return info;
+    });
+    const listed = new Set(referenced.map((q) => q.name));
+    const before = new Set((parent?.refs ?? []).map((q) => q.name));
+    let mapData =
+      pm && parent?.mapsListPacks
+        ? encodeDeltaMap(id, pm.id, pageSize, snapshot.pageCount, entries, {
+            added: referenced.filter((q) => !before.has(q.name)),
+            dropped: [...before].filter((n) => !listed.has(n)),
+          })
+        : null;
     let map: PointManifest['map'];
     if (
       pm &&
@@ -492,22 +557,14 @@ export function takePointLocked(
         chainLength: pm.map.chainLength + 1,
       };
     } else {
-      mapData = encodeFullMap(id, state);
+      mapData = encodeFullMap(id, state, known2);
       map = { kind: 'full', bytes: mapData.length, chainBytes: 0, fullBytes: mapData.length, chainLength: 0 };
     }
     writeMap(d.maps, id, mapData);
 
-    const known2 = new Map<string, z.infer<typeof packSchema>>();
-    for (const q of pm?.packs ?? []) known2.set(q.name, q);
-    if (pack) known2.set(pack.name, pack);
-    const referenced = referencedPacks(state).map((n) => {
-      const info = known2.get(n);
-      if (!info) throw new BackupInvalidError(`restore point ${pm?.id}: pack ${n} is not in its manifest`);
-      return info;
-    });
     const manifest: PointManifest = {
       format: 'ora-restore-point',
-      formatVersion: 1,
+      formatVersion: FORMAT_VERSION,
       id,
       createdAt: now.toISOString(),
       tool: { name: 'ora-db', version: VERSION },
@@ -527,7 +584,6 @@ export function takePointLocked(
       storedBytes: 0,
       map,
       pack,
-      packs: referenced,
       durationMs: 0,
       ...(options.seal ? { encryption: { scheme: ENCRYPTION_SCHEME, ...options.seal.info } } : {}),
     };
@@ -553,11 +609,11 @@ export function takePointLocked(
 /** The message that refuses damaged packs, naming every point each breaks; `where` names a pack (its path or URL). */
 export function packsBroken(
   where: (name: string) => string,
-  points: readonly PointManifest[],
+  packsOf: ReadonlyMap<string, ReadonlySet<string>>,
   damaged: Map<string, string>,
 ): string {
   const lines = [...damaged].map(([name, problem]) => {
-    const breaks = points.filter((p) => p.packs.some((q) => q.name === name)).map((p) => p.id);
+    const breaks = [...packsOf].filter(([, names]) => names.has(name)).map(([id]) => id);
     return `pack ${where(name)} is damaged (${problem}); it breaks restore point${breaks.length === 1 ? '' : 's'} ${breaks.join(', ')}`;
   });
   return lines.join('; ');
@@ -585,21 +641,24 @@ export function rebuildPoint(dir: string, id: string, dest: string, keys?: PackK
   const manifest = pickPoint(points, { id }, dir);
   const d = storeDirs(dir);
   const damaged = new Map<string, string>();
-  for (const q of manifest.packs) {
+  const packs = pointPacks(dir, manifest);
+  for (const q of packs) {
     const problem = checkPackFile(join(d.packs, packFile(q.name)), q.sha256);
     if (problem) damaged.set(q.name, problem);
   }
   if (damaged.size > 0) {
-    throw new BackupInvalidError(packsBroken((name) => join(d.packs, packFile(name)), points, damaged));
+    throw new BackupInvalidError(
+      packsBroken((name) => join(d.packs, packFile(name)), packNamesByPoint(dir, points), damaged),
+    );
   }
   const state = resolveMap(d.maps, manifest.id);
   if (state.pageCount !== manifest.pageCount || state.pageSize !== manifest.pageSize) {
     throw new BackupInvalidError(`restore point ${id}: its page map does not match its manifest`);
   }
-  const listed = new Set(manifest.packs.map((q) => q.name));
+  const listed = new Set(packs.map((q) => q.name));
   for (const n of referencedPacks(state)) {
     if (!listed.has(n))
-      throw new BackupInvalidError(`restore point ${id}: page map names pack ${n}, its manifest does not`);
+      throw new BackupInvalidError(`restore point ${id}: page map names pack ${n}, its pack list does not`);
   }
   let fd: number;
   try {
@@ -731,9 +790,20 @@ export function verifyListedPoints(
   const d = storeDirs(dir);
   const packProblems = known.packs ?? new Map<string, string | null>();
   const report: VerifyPointsReport = { ok: unreadable.length === 0, points: [], damagedPacks: [] };
+  const headers = new Map<string, MapHeader>();
+  const packsOf = new Map<string, Set<string>>();
   for (const p of points) {
     const problems: string[] = [];
-    for (const q of p.packs) {
+    let packs: PackRef[] = [];
+    let listProblem: string | null = null;
+    try {
+      if (!known.maps?.has(p.id)) packs = pointPacks(dir, p, headers);
+    } catch (error) {
+      if (!(error instanceof BackupInvalidError)) throw error;
+      listProblem = error.message; // a broken chain: the chain check below names it
+    }
+    packsOf.set(p.id, new Set(packs.map((q) => q.name)));
+    for (const q of packs) {
       if (!packProblems.has(q.name)) packProblems.set(q.name, checkPackFile(join(d.packs, packFile(q.name)), q.sha256));
       const problem = packProblems.get(q.name);
       if (problem) problems.push(`pack ${q.name}: ${problem}`);
@@ -745,6 +815,7 @@ export function verifyListedPoints(
         const state = resolveMap(d.maps, p.id);
         if (state.pageCount !== p.pageCount)
           problems.push(`page map has ${state.pageCount} pages, manifest ${p.pageCount}`);
+        if (listProblem) problems.push(listProblem);
       } catch (error) {
         problems.push((error as Error).message);
       }
@@ -756,7 +827,7 @@ export function verifyListedPoints(
     report.damagedPacks.push({
       name,
       problem,
-      breaks: points.filter((p) => p.packs.some((q) => q.name === name)).map((p) => p.id),
+      breaks: [...packsOf].filter(([, names]) => names.has(name)).map(([id]) => id),
     });
   }
   return report;
@@ -886,8 +957,12 @@ export function planPrune(
 /** The maps and packs the chains and manifests of `kept` need (file names). */
 export function neededFiles(dir: string, kept: readonly PointManifest[]): { maps: Set<string>; packs: Set<string> } {
   const maps = new Set<string>();
-  for (const p of kept) for (const m of mapChain(storeDirs(dir).maps, p.id)) maps.add(mapFile(m.header.id));
-  const packs = new Set(kept.flatMap((p) => p.packs.map((q) => packFile(q.name))));
+  const packs = new Set<string>();
+  const headers = new Map<string, MapHeader>();
+  for (const p of kept) {
+    for (const h of headerChain(storeDirs(dir).maps, p.id, headers)) maps.add(mapFile(h.id));
+    for (const q of pointPacks(dir, p, headers)) packs.add(packFile(q.name));
+  }
   return { maps, packs };
 }
 
