@@ -13,7 +13,7 @@ import {
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDatabase, prng, withDatabase } from '@ora/core';
-import { localPointStore } from '@ora/core/pitr';
+import { localPointStore, POINTS_SUBDIR, type PointManifest, pointPacks } from '@ora/core/pitr';
 import { type GuideWriterReport, runJob, startGuideWriter } from './live-restore-bench.js';
 import { fmt, summarize } from './stats.js';
 
@@ -24,8 +24,8 @@ import { fmt, summarize } from './stats.js';
  * 1. A copy of the fixture in WAL mode; one full backup of it (the backup job's bundle: its zstd
  *    artifact's size × the number of points is what full backups at the points' interval store).
  * 2. The first restore point (every page), then the guide's writer (bench/guide/writer.py) at
- *    `rate` commits/s for `seconds`, a point every `every` s, each in a process of its own under
- *    /usr/bin/time -v (as the scheduled job runs; peak RSS per point).
+ *    `rate` commits/s for `seconds`, a point every `every` s, each by the backup job's bundle
+ *    (`backup --incremental --json`, as cron runs it) under /usr/bin/time -v (peak RSS per point).
  * 3. Restore: a point picked at random (seeded) rebuilt and verified (checksums + integrity_check)
  *    against the backup job's bundle restoring the full artifact (`restore latest --to`).
  * 4. Litestream 0.3.13 (npm `@flydotio/litestream-linux-x64`, installed on first use into
@@ -44,7 +44,10 @@ export interface PitrPoint {
   /** From spawning the point's process to its exit (the window the writer's commits are split by). */
   processStartedAt: number;
   processEndedAt: number;
+  /** The point itself (its manifest's durationMs: the locks, reading the parent, the snapshot, publishing). */
   ms: number;
+  /** The whole job run: the point and the retention prune after it (the process's start-up not included). */
+  jobMs: number;
   id: string;
   createdAt: string;
   kind: 'full' | 'delta';
@@ -124,25 +127,72 @@ export const dirBytes = (d: string): number =>
     : 0;
 
 /** Runs `node --import tsx <script> …args` under /usr/bin/time -v when present; its JSON line and peak RSS. */
+/**
+ * Runs the backup job's bundle as cron runs it (`backup --incremental --json`; with `dryRun`, the
+ * same process loading everything and taking no point) under /usr/bin/time -v.
+ */
 async function runPointProcess(
   root: string,
-  args: string[],
+  db: string,
+  backupDir: string,
+  dryRun = false,
 ): Promise<{ json: Record<string, unknown>; peakRssKiB: number; startedAt: number; endedAt: number }> {
   const timed = existsSync('/usr/bin/time');
-  const node = [process.execPath, '--import', 'tsx', join(root, 'bench/src/pitr-point.ts'), ...args];
+  const job = [
+    process.execPath,
+    join(root, 'functions/backup/dist/index.mjs'),
+    '--incremental',
+    '--db',
+    db,
+    '--backup-dir',
+    backupDir,
+    '--json',
+    ...(dryRun ? ['--dry-run'] : []),
+  ];
   const startedAt = Date.now();
-  const r = await runJob(timed ? ['-v', ...node] : node.slice(1), timed ? '/usr/bin/time' : (node[0] as string));
+  const r = await runJob(timed ? ['-v', ...job] : job.slice(1), timed ? '/usr/bin/time' : (job[0] as string));
   const endedAt = Date.now();
-  if (r.code !== 0) throw new Error(`bench pitr: point process exited ${r.code}: ${r.stderr.slice(-2000)}`);
-  const json = JSON.parse(r.stdout.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+  if (r.code !== 0) throw new Error(`bench pitr: backup --incremental exited ${r.code}: ${r.stderr.slice(-2000)}`);
+  const json = JSON.parse(r.stdout) as Record<string, unknown>;
   const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
-  return { json, peakRssKiB: m ? Number(m[1]) : Number(json.maxRssKiB), startedAt, endedAt };
+  return { json, peakRssKiB: m ? Number(m[1]) : 0, startedAt, endedAt };
 }
 
 async function takePointProcess(root: string, db: string, backupDir: string): Promise<PitrPoint> {
-  const { json, peakRssKiB, startedAt, endedAt } = await runPointProcess(root, [db, backupDir]);
-  if (json.status !== 'taken') throw new Error(`bench pitr: point not taken: ${String(json.reason)}`);
-  return { ...(json as unknown as PitrPoint), processStartedAt: startedAt, processEndedAt: endedAt, peakRssKiB };
+  const { json, peakRssKiB, startedAt, endedAt } = await runPointProcess(root, db, backupDir);
+  const job = json as unknown as {
+    status: string;
+    reason?: string;
+    durationMs: number;
+    point: PointManifest;
+    phases: PitrPoint['phases'];
+    pagesHashed: number;
+    notes: string[];
+  };
+  if (job.status !== 'ok') throw new Error(`bench pitr: point not taken: ${job.status} ${String(job.reason)}`);
+  const p = job.point;
+  return {
+    startedAt: Date.parse(p.createdAt),
+    endedAt,
+    processStartedAt: startedAt,
+    processEndedAt: endedAt,
+    ms: p.durationMs,
+    jobMs: job.durationMs,
+    id: p.id,
+    createdAt: p.createdAt,
+    kind: p.map.kind,
+    changedPages: p.changedPages,
+    newPages: p.newPages,
+    storedBytes: p.storedBytes,
+    packBytes: p.pack?.bytes ?? 0,
+    mapBytes: p.map.bytes,
+    packsReferenced: pointPacks(join(backupDir, POINTS_SUBDIR), p).length,
+    walPages: p.snapshot.walPages,
+    pagesHashed: job.pagesHashed,
+    phases: job.phases,
+    notes: job.notes,
+    peakRssKiB,
+  };
 }
 
 /** Splits the writer's commits (start ms, latency ms) by whether they started inside one of `windows`. */
@@ -449,7 +499,7 @@ export async function benchPitr(
 
     // 2. The first point, then the writer with a point every `every` s.
     const pointsDir = join(work, 'points');
-    const baseline = await runPointProcess(root, ['--baseline']);
+    const baseline = await runPointProcess(root, db, pointsDir, true);
     const firstPoint = await takePointProcess(root, db, pointsDir);
     log(
       `first point ${fmt(firstPoint.ms)} (${(firstPoint.storedBytes / 1048576).toFixed(1)} MiB), peak RSS ${Math.round(firstPoint.peakRssKiB / 1024)} MiB`,
@@ -582,7 +632,7 @@ export function pitrTable(r: PitrBenchResult | null, machine: string): string[] 
     '',
     `## Restore points while the guide's client writes (${r.fixtureMib} MiB ORA database, ${r.pageCount} pages; ${machine})`,
     '',
-    `The guide's \`DatabaseConnection\` + \`add_inventory_transaction\` (bench/guide/writer.py) at ${r.rate} commits/s for ${r.seconds} s; a point every ${r.everySeconds} s (${r.points.length} after the first, each its own process); Litestream ${ls?.version ?? '(skipped)'} replicating a fresh copy to a file replica under the same writer for the same time.`,
+    `The guide's \`DatabaseConnection\` + \`add_inventory_transaction\` (bench/guide/writer.py) at ${r.rate} commits/s for ${r.seconds} s; a point every ${r.everySeconds} s (${r.points.length} after the first, each a run of the backup job's bundle, backup --incremental, as cron runs it); Litestream ${ls?.version ?? '(skipped)'} replicating a fresh copy to a file replica under the same writer for the same time.`,
     '',
     '| | restore points (ours) | full backup every interval | Litestream |',
     '|---|---|---|---|',
@@ -592,7 +642,7 @@ export function pitrTable(r: PitrBenchResult | null, machine: string): string[] 
     `| stored over the run after it | ${kb(r.incrementBytes)} | ${mib(r.fullBackup.timesPoints - r.fullBackup.artifactBytes)} | ${ls ? kb(ls.walBytes) : 'n/a'} |`,
     `| restore | point ${r.restorePoint.index} (random): ${fmt(r.restorePoint.ms)} (incl. integrity_check ${fmt(r.restorePoint.integrityMs)}) | ${fmt(r.fullBackup.restoreMs)} (checksum, decompress, integrity_check) | \`restore -timestamp\`: ${ls ? fmt(ls.restoreMs) : 'n/a'} (no check) |`,
     `| writer p99 | ${w.duringPoints.p99Ms.toFixed(2)} ms during points (${w.duringPoints.commits} commits), ${w.betweenPoints.p99Ms.toFixed(2)} ms between (${w.betweenPoints.commits}) | | ${ls ? `${ls.writer.p99Ms.toFixed(2)} ms (${ls.writer.commits} commits)` : 'n/a'} |`,
-    `| peak RSS of a point's process | ${Math.round(r.peakRssKiB.points / 1024)} MiB (first, full: ${Math.round(r.peakRssKiB.firstPoint / 1024)} MiB; the same process taking none: ${Math.round(r.peakRssKiB.baseline / 1024)} MiB) | | |`,
+    `| peak RSS of a point's process | ${Math.round(r.peakRssKiB.points / 1024)} MiB (first, full: ${Math.round(r.peakRssKiB.firstPoint / 1024)} MiB; the same job with --dry-run, taking none: ${Math.round(r.peakRssKiB.baseline / 1024)} MiB) | | |`,
     '',
     '| target | figure | status |',
     '|---|---|---|',

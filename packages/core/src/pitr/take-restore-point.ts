@@ -19,6 +19,8 @@ export type RestorePointResult =
       location: string;
       point: PointManifest;
       phases: PointPhases;
+      /** Pages hashed one by one (the others were in runs whose digest equals the parent's). */
+      pagesHashed: number;
       notes: string[];
       prune: PruneReport | null;
       /** Set (status `warn`) when the point was taken but the prune after it failed. */
@@ -51,12 +53,13 @@ export async function takeRestorePoint(db: string, o: RestorePointOptions): Prom
   if (taken.status === 'skipped') {
     return { status: 'skipped', location: store.location, reason: taken.reason, prune: null };
   }
-  const { point, phases, notes } = taken;
+  const { point, phases, pagesHashed, notes } = taken;
+  const base = { location: store.location, point, phases, pagesHashed, notes };
   try {
     const prune = await store.prune({ policy: o.retention, now });
-    return { status: 'ok', location: store.location, point, phases, notes, prune };
+    return { status: 'ok', ...base, prune };
   } catch (error) {
     if (!(error instanceof BackupInvalidError)) throw error;
-    return { status: 'warn', location: store.location, point, phases, notes, prune: null, pruneError: error.message };
+    return { status: 'warn', ...base, prune: null, pruneError: error.message };
   }
 }
