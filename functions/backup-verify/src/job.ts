@@ -56,12 +56,22 @@ export const backupVerifyJob = defineJob({
       let targets = e.which === 'all' ? listed : listed.filter((b) => b.id === e.which);
       if (e.which === 'latest') targets = listed.length > 0 ? [pickBackup(listed, s.location, { id: 'latest' })] : [];
       const results: VerifyResult[] = [];
-      for (const [i, manifest] of targets.entries()) {
+      // One phase per destination: bytes decompressed, over every backup it verifies.
+      const totalBytes = targets.reduce((n, m) => n + m.snapshot.bytes, 0);
+      let before = 0;
+      if (targets.length > 0) progress.phase?.('backups');
+      for (const manifest of targets) {
         throwIfStopped(signal); // between two backups: each verification is complete or not recorded
-        progress.update(i, targets.length, 'backups');
-        results.push(await verifyBackup(s, manifest, e.maxProblems));
+        progress.update(before, totalBytes, 'bytes');
+        const own = manifest.snapshot.bytes;
+        results.push(
+          await verifyBackup(s, manifest, e.maxProblems, (done) =>
+            progress.update(before + Math.min(done, own), totalBytes, 'bytes'),
+          ),
+        );
+        before += own;
       }
-      if (targets.length > 0) progress.update(targets.length, targets.length, 'backups');
+      if (targets.length > 0) progress.update(totalBytes, totalBytes, 'bytes');
       return { backupDir: s.location, verified: results.length, failed: results.filter((r) => !r.ok).length, results };
     };
     const main = await verifyAt(store, backups);

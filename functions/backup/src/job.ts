@@ -82,6 +82,7 @@ export const backupJob = defineJob({
       }
       const r = await takeRestorePoint(e.db, {
         ...e,
+        progress,
         retention: {
           allHours: e.pointKeepAllHours,
           hourlyDays: e.pointKeepHourlyDays,

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { inTerminal, useBigDatabase, withoutTerminal } from './long-jobs.js';
 
@@ -27,12 +28,50 @@ const JOBS: [string, (f: { db: string; backups: string }) => string[], (f: { db:
     ['weekly-vacuum', (f) => ['weekly-vacuum', '--db', f.db, '--force'], () => {}],
     ['archive', (f) => ['archive', '--db', f.db, '--before', '2026-03-01', '--max-lock-ms', '5'], () => {}],
     ['recover', (f) => ['recover', '--db', f.db, '--force', '--out', `${f.db}.recovered`], () => {}],
+    [
+      'backup verify (a full backup)',
+      (f) => ['backup', 'verify', 'all', '--backup-dir', f.backups],
+      (f) => {
+        const r = withoutTerminal(['backup', '--db', f.db, '--backup-dir', f.backups]);
+        expect(r.code).toBe(0);
+      },
+    ],
+    ['seed', (f) => ['seed', '--db', `${f.db}.seeded`, '--orders', '60000'], () => {}],
+    // Restore points: taking one (every page read and hashed), verifying them, restoring one.
+    ['backup-incremental', (f) => ['backup', '--incremental', '--db', f.db, '--backup-dir', f.backups], () => {}],
+    [
+      'backup verify (restore points)',
+      (f) => ['backup', 'verify', 'all', '--backup-dir', f.backups, '--point-sample', '1'],
+      (f) => takePoints(f, 2),
+    ],
+    [
+      'restore (a restore point)',
+      (f) => ['restore', 'latest', '--db', f.db, '--backup-dir', f.backups, '--to', `${f.db}.restored`],
+      (f) => takePoints(f, 1),
+    ],
   ];
+
+/** `n` restore points of the database (the second after a change: each has its own pages). */
+function takePoints(f: { db: string; backups: string }, n: number): void {
+  for (let i = 0; i < n; i++) {
+    if (i > 0) {
+      const db = new Database(f.db);
+      db.exec('UPDATE filler SET data = randomblob(4000) WHERE id % 7 = 1');
+      db.close();
+    }
+    const r = withoutTerminal(['backup', '--incremental', '--db', f.db, '--backup-dir', f.backups]);
+    expect(r.code, JSON.stringify(r.logs)).toBe(0);
+  }
+}
+
+/** The progress label of a row: its run name, without the parenthesised case. */
+const labelOf = (job: string) => job.replace(/ \(.*\)$/, '');
 
 describe('long jobs on a terminal (a pseudo-terminal from util-linux script)', () => {
   it.each(JOBS)(
     '%s redraws one cleared line with a percentage, rate and ETA',
-    (job, args, before) => {
+    (row, args, before) => {
+      const job = labelOf(row);
       const f = fresh();
       before(f);
       const { code, screen } = inTerminal(args(f));
@@ -55,7 +94,8 @@ describe('long jobs on a terminal (a pseudo-terminal from util-linux script)', (
 describe('long jobs without a terminal', () => {
   it.each(JOBS)(
     '%s logs JSON progress lines while it runs and one coherent final record',
-    (job, args, before) => {
+    (row, args, before) => {
+      const job = labelOf(row);
       const f = fresh();
       before(f);
       const r = withoutTerminal(args(f), { ORA_PROGRESS_EVERY_MS: '100' });

@@ -25,7 +25,13 @@ export interface VerifyResult {
  * runs `integrity_check`, and compares schema version and row counts with the manifest. The
  * outcome is recorded in the manifest (`lastVerification`), so `list` and restore know it.
  */
-export async function verifyBackup(store: BackupStore, manifest: Manifest, maxProblems: number): Promise<VerifyResult> {
+export async function verifyBackup(
+  store: BackupStore,
+  manifest: Manifest,
+  maxProblems: number,
+  /** Called with the bytes decompressed so far (of the manifest's snapshot bytes). */
+  onProgress?: (doneBytes: number) => void,
+): Promise<VerifyResult> {
   const started = performance.now();
   // Encrypted: the key first (a missing one is bad input, nothing read or recorded), and the
   // decrypted copy outside the backup directory — in a private directory under the system's temp
@@ -57,7 +63,10 @@ export async function verifyBackup(store: BackupStore, manifest: Manifest, maxPr
     } else {
       let sums: Awaited<ReturnType<typeof decompressFile>> | null = null;
       try {
-        sums = await decompressFile(artifact, temp, manifest.artifact.compression, { open });
+        sums = await decompressFile(artifact, temp, manifest.artifact.compression, {
+          open,
+          ...(onProgress ? { onProgress } : {}),
+        });
       } catch (error) {
         detail = open
           ? `artifact does not decrypt and decompress (${(error as Error).message})`

@@ -71,7 +71,14 @@ async function checkChosen(
 ): Promise<CheckPointsReport> {
   const byId = new Map(structure.points.map((p) => [p.id, p]));
   const checks: PointCheck[] = [];
-  for (const [i, p] of points.entries()) {
+  // Progress: pages rebuilt, over every point to rebuild (one bar for the phase, not one per point).
+  const toRebuild = points.filter((p) => chosen.has(p.id) && byId.get(p.id)?.ok);
+  const totalPages = toRebuild.reduce((n, p) => n + p.pageCount, 0);
+  let pagesBefore = 0;
+  const pages: ProgressSink | undefined = o.progress && {
+    update: (done) => o.progress?.update(pagesBefore + done, totalPages, 'pages'),
+  };
+  for (const p of points) {
     const started = performance.now();
     const s = byId.get(p.id);
     let ok = s?.ok ?? false;
@@ -79,10 +86,10 @@ async function checkChosen(
     const rebuild = chosen.has(p.id) && ok;
     if (rebuild) {
       throwIfStopped(o.signal);
-      o.progress?.update(i, points.length, 'points');
+      o.progress?.update(pagesBefore, totalPages, 'pages');
       const temp = join(staging, `.ora-verify-point-${process.pid}-${p.id}.db`);
       try {
-        const r = await store.rebuild(p.id, temp);
+        const r = await store.rebuild(p.id, temp, pages);
         detail = `rebuilt ${r.pageCount} pages from ${r.packsRead} pack(s), integrity_check ok`;
       } catch (error) {
         if (!(error instanceof BackupInvalidError)) throw error;
@@ -90,6 +97,7 @@ async function checkChosen(
         detail = error.message;
       } finally {
         removeQuietly(temp);
+        pagesBefore += p.pageCount;
       }
     }
     if (ok && !rebuild) detail = 'packs and page map checked';
@@ -104,6 +112,7 @@ async function checkChosen(
       });
     }
   }
+  if (totalPages > 0) o.progress?.update(totalPages, totalPages, 'pages');
   const ok = unreadable.length === 0 && checks.every((c) => c.ok) && structure.damagedPacks.length === 0;
   return { location: store.location, ok, points: checks, damagedPacks: structure.damagedPacks, unreadable };
 }

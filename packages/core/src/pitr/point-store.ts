@@ -4,6 +4,7 @@ import { parseS3Url } from '../backup/store.js';
 import { type Keyring, loadKeyring } from '../crypto/keys.js';
 import { InvalidInputError } from '../errors/errors.js';
 import { realDir } from '../fs/files.js';
+import type { ProgressSink } from '../progress.js';
 import { packKeys, packSeal } from './pack-keys.js';
 import { s3PointStore } from './s3-point-store.js';
 import {
@@ -37,7 +38,7 @@ export interface PointStore {
   take(options: Omit<TakePointOptions, 'dir'>): Promise<TakePointResult>;
   list(): Promise<ListedPoints>;
   /** Rebuilds point `id` into the new local file `dest` and verifies it (see rebuildPoint). */
-  rebuild(id: string, dest: string): Promise<RebuildReport>;
+  rebuild(id: string, dest: string, progress?: ProgressSink): Promise<RebuildReport>;
   /** Every pack's checksum and every point's map chain (no rebuild). */
   verify(): Promise<VerifyPointsReport>;
   prune(options: PruneOptions): Promise<PruneReport>;
@@ -60,7 +61,7 @@ export function localPointStore(backupDir: string, keyring?: Keyring): PointStor
     keyring,
     take: async (o) => takePoint({ ...o, dir, ...(await packSeal(keyring)) }),
     list: async () => listPoints(dir),
-    rebuild: async (id, dest) => rebuildPoint(dir, id, dest, packKeys(keyring)),
+    rebuild: async (id, dest, progress) => rebuildPoint(dir, id, dest, packKeys(keyring), progress),
     verify: async () => verifyPoints(dir),
     prune: async (o) => prunePoints(dir, o),
     setPinned: async (id, pinned) => setPointPinned(dir, id, pinned),

@@ -17,8 +17,8 @@ export function pointSource(store: PointStore, point: PointManifest): RestoreSou
     createdAt: point.createdAt,
     location: store.location,
     async prepare(temp, o): Promise<ExpectedContent> {
-      o.progress?.phase?.('rebuild');
-      await store.rebuild(point.id, temp);
+      // Phases rebuild (pages written, of the point's) and integrity_check; on S3 download first.
+      await store.rebuild(point.id, temp, o.progress);
       return withDatabase(openCopy(temp), (db) => ({
         pageSize: point.pageSize,
         userVersion: Number(db.pragma('user_version')),

@@ -286,6 +286,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
       try {
         const transfer: PointTransfer = { downloaded: tally(), uploaded: tally() };
         const t0 = performance.now();
+        o.progress?.phase?.('sync');
         const { points } = await remoteManifests(true, transfer.downloaded);
         const newest = points[points.length - 1];
         const notes: string[] = [];
@@ -311,6 +312,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
           started + (lockedAt - beforeLocks),
         );
         const p = taken.point;
+        o.progress?.phase?.('upload');
         const t1 = performance.now();
         const client = await s3();
         const uploads: { sub: 'points' | 'maps' | 'packs'; file: string; path: string; type: string }[] = [];
@@ -364,7 +366,8 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
       return { points, unreadable };
     },
 
-    async rebuild(id, dest) {
+    async rebuild(id, dest, progress) {
+      progress?.phase?.('download');
       const listed = await remoteManifests(false);
       const manifest = pickPoint(listed.points, { id }, location);
       prepare();
@@ -380,7 +383,7 @@ export function s3PointStore(options: S3PointStoreOptions): PointStore {
       if (!existsSync(cached)) {
         writeFileDurably(cached, `${JSON.stringify(manifest, null, 2)}\n`, d.points, tempName(`${manifest.id}.json`));
       }
-      return rebuildPoint(cache, manifest.id, dest, packKeys(options.keyring));
+      return rebuildPoint(cache, manifest.id, dest, packKeys(options.keyring), progress);
     },
 
     async verify() {

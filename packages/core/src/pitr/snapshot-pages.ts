@@ -84,14 +84,17 @@ export const BATCH_PAGES = 256;
 
 /**
  * Calls `onPage(pgno, page)` for pages 1..pageCount of one consistent snapshot of `dbPath`, in
- * order (the buffer is reused: copy what you keep). `onBatch(firstPgno, pages, pageSize)`, when given, is
- * called first with each batch of up to BATCH_PAGES consecutive pages as they are in the snapshot
- * (WAL frames applied). Returns what it read.
+ * order (the buffer is reused: copy what you keep). `onBatch(firstPgno, pages, pageSize, pageCount)`,
+ * when given, is called first with each batch of up to BATCH_PAGES consecutive pages as they are in
+ * the snapshot (WAL frames applied), `pageCount` being the snapshot's. Returns what it read.
  */
 export function readSnapshotPages(
   dbPath: string,
   onPage: (pgno: number, page: Buffer) => void,
-  options: { busyTimeoutMs?: number; onBatch?: (firstPgno: number, pages: Buffer, pageSize: number) => void } = {},
+  options: {
+    busyTimeoutMs?: number;
+    onBatch?: (firstPgno: number, pages: Buffer, pageSize: number, pageCount: number) => void;
+  } = {},
 ): SnapshotInfo {
   const db: OraDatabase = openDatabase(dbPath, {
     readonly: true,
@@ -174,7 +177,7 @@ export function readSnapshotPages(
           throw new BackupInvalidError(`snapshot of ${dbPath}: page ${pgno} is neither in the file nor in the WAL`);
         }
       }
-      options.onBatch?.(first, view, pageSize);
+      options.onBatch?.(first, view, pageSize, pageCount);
       for (let k = 0; k < n; k++) onPage(first + k, view.subarray(k * pageSize, (k + 1) * pageSize));
     }
     db.exec('COMMIT');

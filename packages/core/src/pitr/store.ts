@@ -20,7 +20,7 @@ import { BackupInvalidError, InvalidInputError, LockHeldError } from '../errors/
 import { ensurePrivateDir, fsyncDir, ioError, writeFileDurably } from '../fs/files.js';
 import { checkIntegrity } from '../integrity/integrity.js';
 import { acquireJobLock, type JobLock } from '../locking/job-lock.js';
-import { lapTimer } from '../progress.js';
+import { lapTimer, type ProgressSink } from '../progress.js';
 import { VERSION } from '../version.js';
 import { PageHashIndex } from './hash-index.js';
 import { checkPackFile, type PackKeys, PackReader, type PackSeal, PackWriter, packFile } from './pack.js';
@@ -259,6 +259,8 @@ export interface TakePointOptions {
   busyTimeoutMs?: number;
   /** Encrypt the new pack's blocks with this key (a point never reuses an unencrypted pack then). */
   seal?: PackSeal | undefined;
+  /** Phases `snapshot` (pages read and hashed, of the snapshot's page count) and `publish`. */
+  progress?: ProgressSink | undefined;
 }
 
 export type TakePointResult =
@@ -450,6 +452,8 @@ export function takePointLocked(
     let batchFirst = 1;
     let pagesHashed = 0;
     const entries: MapEntry[] = [];
+    const progress = options.progress;
+    progress?.phase?.('snapshot');
     const snapshot = readSnapshotPages(
       options.database,
       (pgno, page) => {
@@ -473,7 +477,8 @@ export function takePointLocked(
       },
       {
         ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
-        onBatch: (first, pages, pageSize) => {
+        onBatch: (first, pages, pageSize, pageCount) => {
+          progress?.update(first - 1, pageCount, 'pages');
           batchFirst = first;
           sameRun.fill(0);
           const usable = parentRuns !== null && parentRuns.pageSize === pageSize;
@@ -488,7 +493,9 @@ export function takePointLocked(
         },
       },
     );
+    progress?.update(snapshot.pageCount, snapshot.pageCount, 'pages');
     phases.snapshotMs = lap();
+    progress?.phase?.('publish');
     const pageSize = snapshot.pageSize;
     const newPages = writer?.pages ?? 0;
     const pack = writer && newPages > 0 ? writer.finish() : null;
@@ -635,7 +642,13 @@ export interface RebuildReport {
  * the page count and `user_version` against the manifest. A damaged pack is refused, naming
  * every point it breaks; on any failure `dest` is removed.
  */
-export function rebuildPoint(dir: string, id: string, dest: string, keys?: PackKeys): RebuildReport {
+export function rebuildPoint(
+  dir: string,
+  id: string,
+  dest: string,
+  keys?: PackKeys,
+  progress?: ProgressSink,
+): RebuildReport {
   const started = performance.now();
   const { points } = listPoints(dir);
   const manifest = pickPoint(points, { id }, dir);
@@ -671,10 +684,12 @@ export function rebuildPoint(dir: string, id: string, dest: string, keys?: PackK
   }
   let ok = false;
   try {
-    writePages(d.packs, state, fd, keys);
+    progress?.phase?.('rebuild');
+    writePages(d.packs, state, fd, keys, progress);
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;
+    progress?.phase?.('integrity_check');
     const integrity = withDatabase(openCopy(dest), (db) => {
       const r = checkIntegrity(db, { full: true, maxProblems: 10 });
       const pages = Number(db.pragma('page_count'));
@@ -715,9 +730,20 @@ export function rebuildPoint(dir: string, id: string, dest: string, keys?: PackK
   }
 }
 
-/** Writes every page of `state` into `fd`, one pack and one block at a time, coalescing runs. */
-function writePages(packDir: string, state: PageState, fd: number, keys: PackKeys | undefined): void {
+/**
+ * Writes every page of `state` into `fd`, one pack and one block at a time, coalescing runs;
+ * `progress` counts the pages written, of the state's page count.
+ */
+function writePages(
+  packDir: string,
+  state: PageState,
+  fd: number,
+  keys: PackKeys | undefined,
+  progress: ProgressSink | undefined,
+): void {
   const ps = state.pageSize;
+  let written = 0;
+  progress?.update(0, state.pageCount, 'pages');
   // Pages grouped by pack, each group ordered by slot (so each block is decoded once).
   const groups: number[][] = state.packs.map(() => []);
   for (let i = 0; i < state.pageCount; i++) (groups[state.pack[i] as number] as number[]).push(i);
@@ -736,6 +762,8 @@ function writePages(packDir: string, state: PageState, fd: number, keys: PackKey
       const flush = () => {
         if (!run) return;
         writeSync(fd, block, run.from * ps, run.count * ps, run.start * ps);
+        written += run.count;
+        progress?.update(written, state.pageCount, 'pages');
         run = null;
       };
       for (const i of pages) {

@@ -1,6 +1,7 @@
 import { singleDestination } from '../backup/open-store.js';
 import { checkDatabaseFile } from '../connection/file-checks.js';
 import { BackupInvalidError } from '../errors/errors.js';
+import type { ProgressSink } from '../progress.js';
 import { openPointStore, type PointStoreSettings } from './point-store.js';
 import type { PointRetention } from './retention.js';
 import type { PointManifest, PointPhases, PruneReport } from './store.js';
@@ -11,6 +12,8 @@ export interface RestorePointOptions extends PointStoreSettings {
   /** Take no point; say what retention would drop now. */
   dryRun: boolean;
   now?: Date;
+  /** Phases snapshot (pages read and hashed), publish and prune; on S3 also sync and upload. */
+  progress?: ProgressSink | undefined;
 }
 
 export type RestorePointResult =
@@ -49,13 +52,14 @@ export async function takeRestorePoint(db: string, o: RestorePointOptions): Prom
       prune,
     };
   }
-  const taken = await store.take({ database: db, now, busyTimeoutMs: o.busyTimeoutMs });
+  const taken = await store.take({ database: db, now, busyTimeoutMs: o.busyTimeoutMs, progress: o.progress });
   if (taken.status === 'skipped') {
     return { status: 'skipped', location: store.location, reason: taken.reason, prune: null };
   }
   const { point, phases, pagesHashed, notes } = taken;
   const base = { location: store.location, point, phases, pagesHashed, notes };
   try {
+    o.progress?.phase?.('prune');
     const prune = await store.prune({ policy: o.retention, now });
     return { status: 'ok', ...base, prune };
   } catch (error) {
