@@ -20,13 +20,19 @@ beforeAll(async () => {
   t = tempDir();
   const db = t.path('ora.db');
   createOraDatabase(db, 300);
-  mkdirSync(t.path('m'));
+  for (const dir of ['m', 'd1', 'd2']) mkdirSync(t.path(dir));
   const runs: string[][] = [
     ['health-check'],
     ['daily-maintenance'],
     ['weekly-vacuum', '--force'],
     ['metrics'],
     ['backup', '--backup-dir', t.path('b')],
+    // A restore point (run name backup-incremental, gauges ora_backup_point_*), and the prune.
+    ['backup', '--incremental', '--backup-dir', t.path('b')],
+    ['backup', 'prune', '--backup-dir', t.path('b')],
+    // One backup to two destinations.
+    ['backup', '--dest', t.path('d1'), '--dest', t.path('d2')],
+    // Verifies the full backup and the restore point.
     ['backup', 'verify', 'all', '--backup-dir', t.path('b')],
     ['archive', '--before', '2026-06-01'],
     ['restore', 'latest', '--backup-dir', t.path('b'), '--to', t.path('restored.db')],
@@ -39,11 +45,12 @@ beforeAll(async () => {
         .join('-')
         .replace(/[^a-z-]/g, '')}.prom`,
     );
-    // backup verify reads the backup store only: it has no --db (and refuses one).
-    const target = args[1] === 'verify' ? [] : ['--db', db];
+    // backup verify and prune read the backup store only: they have no --db (and refuse one).
+    const target = args[1] === 'verify' || args[1] === 'prune' ? [] : ['--db', db];
     const r = await oraDb([...args, ...target, '--metrics-file', file]);
     expect(r.code, `${args.join(' ')}: ${r.logs.at(-1)?.msg}`).toBe(0);
-    emitted.set(args.join(' '), readFileSync(file, 'utf8'));
+    // Named by the command line without its paths: `backup --dest --dest`.
+    emitted.set(args.filter((a) => !a.startsWith('/')).join(' '), readFileSync(file, 'utf8'));
   }
   // A failed run's file too: what the integrity and job-failed alerts read.
   const damaged = t.path('damaged.db');
@@ -73,7 +80,7 @@ describe('metrics files from real runs', () => {
   });
 
   it('pass promtool check metrics (Prometheus 2.42 lint: naming, HELP, suffixes), every job', () => {
-    expect(emitted.size).toBe(10);
+    expect(emitted.size).toBe(13);
     for (const [run, text] of emitted) {
       const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       expect(lint.error, 'promtool not found: .ci/run installs Debian package prometheus').toBeUndefined();
@@ -124,9 +131,41 @@ describe('metrics files from real runs', () => {
       'ora_backup_last_success_timestamp_seconds',
       'ora_archive_rows_moved',
       'ora_table_rows',
+      'ora_backup_point_stored_bytes',
+      'ora_backup_point_changed_pages',
+      'ora_backup_point_pages',
+      'ora_backup_point_last_success_timestamp_seconds',
+      'ora_backup_points_kept',
+      'ora_backup_destinations_failed',
     ]) {
       expect(all, series).toContain(series);
     }
+  });
+});
+
+describe('the runs of one job keep their own series', () => {
+  const series = (run: string) => (emitted.get(run) ?? '').split('\n').filter((l) => l.startsWith('ora_'));
+
+  it("a restore point reports as backup-incremental, with its own gauges (never the daily backup's)", () => {
+    const point = series('backup --incremental --backup-dir');
+    expect(point.length).toBeGreaterThan(0);
+    for (const line of point) expect(line).toContain('{ora_job="backup-incremental",');
+    const names = point.map((l) => l.slice(0, l.indexOf('{')));
+    expect(names).toContain('ora_backup_point_last_success_timestamp_seconds');
+    // None of the daily backup's (ora_backup_artifact_bytes, ora_backup_last_success_timestamp_seconds …).
+    expect(names.filter((n) => n.startsWith('ora_backup_') && !n.startsWith('ora_backup_point'))).toEqual([]);
+    expect(point.find((l) => l.startsWith('ora_backup_point_changed_pages{'))).toMatch(/ [1-9]\d*$/);
+  });
+
+  it('a backup to two destinations counts the ones that failed (none)', () => {
+    const two = series('backup --dest --dest');
+    expect(two.find((l) => l.startsWith('ora_backup_destinations_failed{'))).toMatch(/{ora_job="backup",.*} 0$/);
+    expect(two.find((l) => l.startsWith('ora_job_exit_code{'))).toMatch(/ 0$/);
+  });
+
+  it('backup prune reports as backup-prune', () => {
+    expect(series('backup prune --backup-dir').length).toBeGreaterThan(0);
+    for (const line of series('backup prune --backup-dir')) expect(line).toContain('{ora_job="backup-prune",');
   });
 });
 
