@@ -39,6 +39,7 @@ const ageTests = [
       { series: `ora_job_last_success_timestamp_seconds{${scraped('weekly-vacuum')}}`, values: '0x250' },
       { series: `ora_job_last_success_timestamp_seconds{${scraped('archive')}}`, values: '0x800' },
       { series: `ora_backup_last_success_timestamp_seconds{${scraped('backup')}}`, values: '0x40' },
+      { series: `ora_job_last_success_timestamp_seconds{${scraped('backup-incremental')}}`, values: '0x40' },
     ],
     alert_rule_test: [
       { eval_time: '25h', alertname: 'OraDailyJobLastSuccessTooOld', exp_alerts: [] },
@@ -53,6 +54,20 @@ const ageTests = [
             },
           },
         ] satisfies Expect,
+      },
+      // Restore points every 5 minutes (a skipped one, the lock held, exits 0): none succeeded for an hour.
+      { eval_time: '1h', alertname: 'OraRestorePointsStopped', exp_alerts: [] },
+      {
+        eval_time: '2h',
+        alertname: 'OraRestorePointsStopped',
+        exp_alerts: [
+          {
+            exp_labels: labels('OraRestorePointsStopped', 'backup-incremental', 'warning'),
+            exp_annotations: {
+              summary: `ora-db backup-incremental has not succeeded on ${DB} (db1) for more than an hour: no new restore points`,
+            },
+          },
+        ],
       },
       { eval_time: '25h', alertname: 'OraBackupTooOld', exp_alerts: [] },
       {
