@@ -67,6 +67,38 @@ describe('ora-db --help', () => {
     }
   });
 
+  // Every backup subcommand (list, pin, unpin, forget, prune, verify): none of backup's own flags
+  // that it does not declare itself, in its help or on its command line.
+  const backupFlags = flagsOf(program.jobs.find((j) => j.name === 'backup')?.event as never).map((f) => f.flag);
+  const subcommands = program.jobs.filter((j) => j.name.startsWith('backup '));
+  it('the backup subcommands are list, pin, unpin, forget, prune and verify', () => {
+    expect(subcommands.map((j) => j.name).sort()).toEqual(
+      ['backup forget', 'backup list', 'backup pin', 'backup prune', 'backup unpin', 'backup verify'].sort(),
+    );
+  });
+
+  it.each(subcommands.map((j) => [j.name]))(
+    "%s: help and command line have only its own flags, not backup's",
+    async (name) => {
+      const job = program.jobs.find((j) => j.name === name);
+      const own = new Set(flagsOf(job?.event as never).map((f) => f.flag));
+      const foreign = backupFlags.filter((f) => !own.has(f));
+      expect(foreign).toContain('method');
+      // The option lines (the description may name another command's flag, e.g. backup --incremental).
+      const options = optionBlocks(await help(name.split(' ')));
+      for (const flag of foreign) expect(options.has(flag), `--${flag}`).toBe(false);
+      for (const f of flagsOf(job?.event as never)) {
+        if (!(job?.positional ?? []).includes(f.key)) expect(options.has(f.flag), `--${f.flag}`).toBe(true);
+      }
+      const positional =
+        (job?.positional ?? []).length > 0 ? [name === 'backup verify' ? 'all' : 'ora-20261201T010000123Z-3fa9c1'] : [];
+      const r = await oraDb([...name.split(' '), ...positional, '--method', 'vacuum-into']);
+      expect(r.code).toBe(2);
+      expect(r.logs).toHaveLength(1);
+      expect(r.logs[0]?.msg).toBe(`invalid command line: unknown flag --method; see 'ora-db ${name} --help'`);
+    },
+  );
+
   it.each([
     [['backup', 'list', '--method', 'vacuum-into'], /unknown flag --method; see 'ora-db backup list --help'$/],
     [['backup', 'verify', 'all', '--keep-days', '3'], /unknown flag --keep-days; see 'ora-db backup verify --help'$/],
@@ -94,6 +126,14 @@ describe('ora-db --help', () => {
     [
       ['backup', '--keepdays', '3'],
       "invalid command line: unknown flag --keepdays (did you mean --keep-days?); see 'ora-db backup --help'",
+    ],
+    [
+      ['backup', 'prune', '--point-keep-all-hour', '3'],
+      "invalid command line: unknown flag --point-keep-all-hour (did you mean --point-keep-all-hours?); see 'ora-db backup prune --help'",
+    ],
+    [
+      ['backup', 'pin', 'ora-20261201T010000123Z-3fa9c1', '--reasn', 'x'],
+      "invalid command line: unknown flag --reasn (did you mean --reason?); see 'ora-db backup pin --help'",
     ],
     [['health-check', '--zzzz'], "invalid command line: unknown flag --zzzz; see 'ora-db health-check --help'"],
     [[], "invalid command line: name a command; see 'ora-db --help'"],
