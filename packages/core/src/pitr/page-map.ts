@@ -187,7 +187,8 @@ export function readMapAt(path: string, name: string): DecodedMap {
   return { header, columns, bytes: buf.length };
 }
 
-const packRefSchema = z.object({
+/** A PackRef as manifests (format 1) and map headers hold it. */
+export const packRefSchema: z.ZodType<PackRef> = z.object({
   name: z.string(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   bytes: z.number(),

@@ -35,6 +35,7 @@ import {
   mapFile,
   type PackRef,
   type PageState,
+  packRefSchema,
   referencedPacks,
   resolveChain,
   resolveMap,
@@ -63,13 +64,6 @@ import { BATCH_PAGES, readSnapshotPages, type SnapshotInfo } from './snapshot-pa
  * first, then what no remaining manifest references. So a crash at any instant leaves every
  * published point complete, plus at most some garbage the next prune removes.
  */
-
-const packSchema: z.ZodType<PackRef> = z.object({
-  name: z.string(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  bytes: z.number(),
-  pages: z.number(),
-});
 
 /** Manifests this code writes; it reads 1 too (whose manifests list their packs, see pointPacks). */
 const FORMAT_VERSION = 2;
@@ -105,12 +99,12 @@ export const pointManifestSchema = z.object({
     chainLength: z.number(),
   }),
   /** The pack this point wrote, if it wrote one. */
-  pack: packSchema.nullable(),
+  pack: packRefSchema.nullable(),
   /**
    * Format 1 only: every pack the point's pages live in, with their checksums. From format 2 the
    * page maps carry this list as deltas (see page-map.ts, and pointPacks).
    */
-  packs: z.array(packSchema).optional(),
+  packs: z.array(packRefSchema).optional(),
   durationMs: z.number(),
   /** Kept by every prune until unpinned (`backup pin`). */
   pinned: z.object({ at: z.string(), reason: z.string() }).nullable().optional(),
