@@ -393,15 +393,34 @@ async function restoreByPages(o: Prepared, target: string, temp: string, copyTem
   const copyTemps: string[] = [];
   try {
     let before: WalIndexHeader | null = null;
-    for (let attempt = 0; attempt < 50 && !before; attempt++) {
-      if (snapshotReader.inTransaction) snapshotReader.exec('COMMIT');
-      const a = readWalIndexHeader(target);
-      if (!a) break; // no readable wal-index: the copy is taken whole, under the lock
-      snapshotReader.exec('BEGIN');
-      snapshotReader.value('SELECT count(*) FROM sqlite_schema');
-      const b = readWalIndexHeader(target);
-      // Unchanged across the start of the read transaction: that is the snapshot it reads.
-      if (a && b && a.raw.equals(b.raw)) before = a;
+    // A read transaction held while the snapshot is chosen. Without it a process closing its
+    // last connection (the guide's client opens one per transaction) checkpoints and deletes the
+    // -wal and -shm between our reads: the header was then unreadable for 9 reads in 10 under the
+    // guide's writer at 50/s, and the copy fell back to a whole copy under the lock (300 MiB:
+    // a 2.0 s hold instead of about 1 s).
+    const keeper = openRaw(target, { readonly: true });
+    try {
+      keeper.exec('BEGIN');
+      keeper.value('SELECT count(*) FROM sqlite_schema');
+      let unreadable = 0;
+      for (let attempt = 0; attempt < 50 && !before; attempt++) {
+        if (snapshotReader.inTransaction) snapshotReader.exec('COMMIT');
+        const a = readWalIndexHeader(target);
+        // Not readable: a header being written (its two copies differ), or no head(1) or wal-index
+        // at all, after which the copy is taken whole, under the lock.
+        if (!a) {
+          if (++unreadable >= 5) break;
+          continue;
+        }
+        snapshotReader.exec('BEGIN');
+        snapshotReader.value('SELECT count(*) FROM sqlite_schema');
+        const b = readWalIndexHeader(target);
+        // Unchanged across the start of the read transaction: that is the snapshot it reads.
+        if (b && a.raw.equals(b.raw)) before = a;
+      }
+    } finally {
+      if (keeper.inTransaction) keeper.exec('COMMIT');
+      keeper.close();
     }
     let snapshotCopied = false;
     if (before) {
