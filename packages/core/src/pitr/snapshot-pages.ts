@@ -1,6 +1,6 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { type OraDatabase, openDatabase } from '../connection/connection.js';
+import { type OraDatabase, openDatabase, openRaw } from '../connection/connection.js';
 import { BackupInvalidError } from '../errors/errors.js';
 
 /**
@@ -82,20 +82,40 @@ function readFully(fd: number, buf: Buffer, offset: number): number {
 /** Pages read (and handed to `onBatch`) at a time. */
 export const BATCH_PAGES = 256;
 
+/** What a point reads its pages through: one connection (and the files' descriptors), opened once. */
+export interface SnapshotSource {
+  /**
+   * Calls `onPage(pgno, page)` for pages 1..pageCount of one consistent snapshot, in order (the
+   * buffer is reused: copy what you keep). `onBatch(firstPgno, pages, pageSize, pageCount)`, when
+   * given, is called first with each batch of up to BATCH_PAGES consecutive pages as they are in
+   * the snapshot (WAL frames applied), `pageCount` being the snapshot's. Returns what it read.
+   * The read transaction ends when it returns; the connection stays open until `close()`.
+   */
+  read(
+    onPage: (pgno: number, page: Buffer) => void,
+    onBatch?: (firstPgno: number, pages: Buffer, pageSize: number, pageCount: number) => void,
+  ): SnapshotInfo;
+  /**
+   * In WAL mode, copies what the WAL holds into the database file (a PASSIVE checkpoint: it takes
+   * no write lock and waits for nobody) from a second connection, while this one is still open.
+   * The frames written while the snapshot was read are then copied by us, not by the next writer
+   * whose connection is the last to close (SQLite checkpoints on the last close). Best effort: a
+   * database it cannot open read-write, or a checkpoint another connection is running, is left to
+   * SQLite's own checkpoints. Returns the WAL's frames and how many of them the database file
+   * now holds (all, unless a reader still needs older pages), or null when it did not run.
+   */
+  checkpoint(): { walFrames: number; copied: number } | null;
+  /** Whether `path` still names the file this source opened (not a file renamed into its place). */
+  stillAt(path: string): boolean;
+  close(): void;
+}
+
 /**
- * Calls `onPage(pgno, page)` for pages 1..pageCount of one consistent snapshot of `dbPath`, in
- * order (the buffer is reused: copy what you keep). `onBatch(firstPgno, pages, pageSize, pageCount)`,
- * when given, is called first with each batch of up to BATCH_PAGES consecutive pages as they are in
- * the snapshot (WAL frames applied), `pageCount` being the snapshot's. Returns what it read.
+ * Opens `dbPath` for a snapshot (read-only). Open it before anything else of the point: while a
+ * connection of ours is open, the guide's client — a connection per transaction — no longer
+ * checkpoints (and fsyncs) at every commit, since its connection is no longer the last to close.
  */
-export function readSnapshotPages(
-  dbPath: string,
-  onPage: (pgno: number, page: Buffer) => void,
-  options: {
-    busyTimeoutMs?: number;
-    onBatch?: (firstPgno: number, pages: Buffer, pageSize: number, pageCount: number) => void;
-  } = {},
-): SnapshotInfo {
+export function openSnapshotSource(dbPath: string, options: { busyTimeoutMs?: number } = {}): SnapshotSource {
   const db: OraDatabase = openDatabase(dbPath, {
     readonly: true,
     ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
@@ -106,14 +126,117 @@ export function readSnapshotPages(
     fds.push(fd);
     return fd;
   };
+  let wal = false;
+  let dbFd: number;
+  let shmFd: number | undefined;
   try {
-    const journalMode = String(db.pragma('journal_mode')).toLowerCase();
-    const wal = journalMode === 'wal';
-    const dbFd = open(dbPath);
-    let shm: ShmState | null = null;
-    let attempts = 0;
-    if (wal) {
-      const shmFd = open(`${dbPath}-shm`); // the connection's first read (in openDatabase) made it
+    wal = String(db.pragma('journal_mode')).toLowerCase() === 'wal';
+    dbFd = open(dbPath);
+    if (wal) shmFd = open(`${dbPath}-shm`); // the connection's first read (in openDatabase) made it
+  } catch (error) {
+    db.close();
+    for (const fd of fds) closeSync(fd);
+    throw error;
+  }
+  let used = false;
+  return {
+    read: (onPage, onBatch) => {
+      if (used) throw new Error('a snapshot source reads one snapshot');
+      used = true;
+      return readSnapshot(db, dbPath, dbFd, shmFd, open, onPage, onBatch);
+    },
+    checkpoint: () => {
+      if (!wal || !db.isOpen) return null;
+      let rw: OraDatabase;
+      try {
+        // openRaw: openDatabase's file check opens and closes a descriptor of the database,
+        // which would drop this process's locks on it (POSIX), the open connection's included.
+        rw = openRaw(dbPath, { busyTimeoutMs: 0 });
+      } catch {
+        return null;
+      }
+      try {
+        const [row] = rw.pragmaRows<{ busy: number; log: number; checkpointed: number }>('wal_checkpoint(PASSIVE)');
+        return row && row.busy === 0 && row.log >= 0
+          ? { walFrames: Number(row.log), copied: Number(row.checkpointed) }
+          : null;
+      } catch {
+        return null;
+      } finally {
+        rw.close();
+      }
+    },
+    stillAt: (path) => {
+      try {
+        const [a, b] = [fstatSync(dbFd), statSync(path)];
+        return a.ino === b.ino && a.dev === b.dev;
+      } catch {
+        return false;
+      }
+    },
+    close: () => {
+      // POSIX locks: the connection first, then the descriptors (see the top of this file).
+      db.close();
+      for (const fd of fds.splice(0)) closeSync(fd);
+    },
+  };
+}
+
+/**
+ * A source opened before the point's locks, for a database in WAL mode (its header says so), or
+ * null: in a rollback-journal mode, opening it could wait on a writer's lock, and the point takes
+ * its locks first there. Never throws: a source that cannot be opened now is opened after the locks.
+ */
+export function openSourceEarly(dbPath: string, options: { busyTimeoutMs?: number } = {}): SnapshotSource | null {
+  try {
+    const header = Buffer.alloc(20);
+    const fd = openSync(dbPath, 'r');
+    try {
+      if (readSync(fd, header, 0, 20, 0) !== 20 || header[18] !== 2 || header[19] !== 2) return null;
+    } finally {
+      closeSync(fd);
+    }
+    const source = openSnapshotSource(dbPath, { busyTimeoutMs: Math.min(options.busyTimeoutMs ?? 1000, 1000) });
+    return source;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Calls `onPage(pgno, page)` for pages 1..pageCount of one consistent snapshot of `dbPath` (see
+ * SnapshotSource.read), through a source opened and closed here.
+ */
+export function readSnapshotPages(
+  dbPath: string,
+  onPage: (pgno: number, page: Buffer) => void,
+  options: {
+    busyTimeoutMs?: number;
+    onBatch?: (firstPgno: number, pages: Buffer, pageSize: number, pageCount: number) => void;
+  } = {},
+): SnapshotInfo {
+  const source = openSnapshotSource(dbPath, options);
+  try {
+    return source.read(onPage, options.onBatch);
+  } finally {
+    source.close();
+  }
+}
+
+function readSnapshot(
+  db: OraDatabase,
+  dbPath: string,
+  dbFd: number,
+  shmFd: number | undefined,
+  open: (path: string) => number,
+  onPage: (pgno: number, page: Buffer) => void,
+  onBatch: ((firstPgno: number, pages: Buffer, pageSize: number, pageCount: number) => void) | undefined,
+): SnapshotInfo {
+  const journalMode = String(db.pragma('journal_mode')).toLowerCase();
+  let shm: ShmState | null = null;
+  let attempts = 0;
+  try {
+    if (shmFd !== undefined) {
       for (;;) {
         attempts++;
         const before = readShm(shmFd);
@@ -177,13 +300,12 @@ export function readSnapshotPages(
           throw new BackupInvalidError(`snapshot of ${dbPath}: page ${pgno} is neither in the file nor in the WAL`);
         }
       }
-      options.onBatch?.(first, view, pageSize, pageCount);
+      onBatch?.(first, view, pageSize, pageCount);
       for (let k = 0; k < n; k++) onPage(first + k, view.subarray(k * pageSize, (k + 1) * pageSize));
     }
     db.exec('COMMIT');
     return { pageSize, pageCount, userVersion, journalMode, mxFrame, walPages: frameOf.size, attempts };
   } finally {
-    db.close();
-    for (const fd of fds) closeSync(fd);
+    if (db.inTransaction) db.exec('ROLLBACK');
   }
 }

@@ -50,7 +50,13 @@ import {
   sameAsParentRun,
   writeRunDigests,
 } from './run-digests.js';
-import { BATCH_PAGES, readSnapshotPages, type SnapshotInfo } from './snapshot-pages.js';
+import {
+  BATCH_PAGES,
+  openSourceEarly,
+  readSnapshotPages,
+  type SnapshotInfo,
+  type SnapshotSource,
+} from './snapshot-pages.js';
 
 /**
  * A store of restore points in a local directory:
@@ -255,6 +261,8 @@ export interface TakePointOptions {
   seal?: PackSeal | undefined;
   /** Phases `snapshot` (pages read and hashed, of the snapshot's page count) and `publish`. */
   progress?: ProgressSink | undefined;
+  /** The database opened already (takePoint opens it before the locks); else opened for the snapshot. */
+  source?: SnapshotSource;
 }
 
 export type TakePointResult =
@@ -328,12 +336,27 @@ function loadParent(dir: string, manifest: PointManifest): ParentState {
  */
 export function takePoint(options: TakePointOptions): TakePointResult {
   const started = performance.now();
-  const locks = lockForPoint(options.database, options.dir, options.lockWaitMs ?? 0);
-  if ('skipped' in locks) return { status: 'skipped', reason: locks.skipped };
+  // Opened first and closed last: while it is open, a client with a connection per transaction
+  // (the guide's) commits without checkpointing at each close (snapshot-pages.ts).
+  let early = openSourceEarly(options.database, options);
   try {
-    return takePointLocked(options, started);
+    const locks = lockForPoint(options.database, options.dir, options.lockWaitMs ?? 0);
+    if ('skipped' in locks) return { status: 'skipped', reason: locks.skipped };
+    try {
+      // A job that held the lock before us (a restore) may have put another file in its place.
+      if (early && !early.stillAt(options.database)) {
+        early.close();
+        early = null;
+      }
+      const taken = takePointLocked(early ? { ...options, source: early } : options, started);
+      // What the WAL gained while the point ran is copied by us, before the next writer's close.
+      early?.checkpoint();
+      return taken;
+    } finally {
+      locks.release();
+    }
   } finally {
-    locks.release();
+    early?.close();
   }
 }
 
@@ -448,8 +471,17 @@ export function takePointLocked(
     const entries: MapEntry[] = [];
     const progress = options.progress;
     progress?.phase?.('snapshot');
-    const snapshot = readSnapshotPages(
-      options.database,
+    const read = (
+      onPage: (pgno: number, page: Buffer) => void,
+      onBatch: (first: number, pages: Buffer, pageSize: number, pageCount: number) => void,
+    ): SnapshotInfo =>
+      options.source
+        ? options.source.read(onPage, onBatch)
+        : readSnapshotPages(options.database, onPage, {
+            ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+            onBatch,
+          });
+    const snapshot = read(
       (pgno, page) => {
         if (!writer) {
           // A page size changed (VACUUM with a new page_size) starts over: a full point.
@@ -469,22 +501,19 @@ export function takePointLocked(
         knownPages().addNew(hash);
         entries.push({ pgno, pack: id, slot });
       },
-      {
-        ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
-        onBatch: (first, pages, pageSize, pageCount) => {
-          progress?.update(first - 1, pageCount, 'pages');
-          batchFirst = first;
-          sameRun.fill(0);
-          const usable = parentRuns !== null && parentRuns.pageSize === pageSize;
-          for (let k = 0, o = 0; o < pages.length; k++, o += RUN_PAGES * pageSize) {
-            const run = pages.subarray(o, o + RUN_PAGES * pageSize);
-            const digest = runDigest(run);
-            runs.push(digest);
-            if (usable && sameAsParentRun(parentRuns, (first - 1) / RUN_PAGES + k, run.length / pageSize, digest)) {
-              sameRun[k] = 1;
-            }
+      (first, pages, pageSize, pageCount) => {
+        progress?.update(first - 1, pageCount, 'pages');
+        batchFirst = first;
+        sameRun.fill(0);
+        const usable = parentRuns !== null && parentRuns.pageSize === pageSize;
+        for (let k = 0, o = 0; o < pages.length; k++, o += RUN_PAGES * pageSize) {
+          const run = pages.subarray(o, o + RUN_PAGES * pageSize);
+          const digest = runDigest(run);
+          runs.push(digest);
+          if (usable && sameAsParentRun(parentRuns, (first - 1) / RUN_PAGES + k, run.length / pageSize, digest)) {
+            sameRun[k] = 1;
           }
-        },
+        }
       },
     );
     progress?.update(snapshot.pageCount, snapshot.pageCount, 'pages');
