@@ -42,6 +42,13 @@ export const backupEvent = z.object({
     'pointKeepMonthlyMonths',
     'Then the newest point of each month for this many months',
   ),
+  every: z
+    .string()
+    .regex(/^[1-9][0-9]*(s|m|h)?$/, 'a whole number of seconds, or with s, m or h: 10s, 5m, 1h')
+    .optional()
+    .describe(
+      'With --incremental: stay running and take a point every 10s, 5m, 1h … (a sidecar beside the application) until SIGTERM; each point reports as a run of its own',
+    ),
   dryRun: booleanField().default(false).describe('Take no backup; list what retention would delete now'),
   busyTimeoutMs: configField('busyTimeoutMs'),
   maxProblems: configField('maxProblems'),
@@ -63,17 +70,26 @@ export const backupJob = defineJob({
   ],
   runName: (e) => (e.incremental ? 'backup-incremental' : 'backup'),
   heavy: true,
+  repeatEveryMs: (e) => (e.every === undefined ? null : everyMs(e.every)),
   // A restore point takes the job lock itself: found taken, the point is skipped (exit 0), not refused.
   lockTarget: (e) => (e.dryRun || e.incremental ? null : e.db),
   event: backupEvent,
   examples: [
     ['$0 backup --db /data/ora.db --backup-dir /backups/ora', 'as cron runs it, daily 01:00'],
     ['$0 backup --incremental', 'a restore point (as cron runs it every 5 minutes)'],
+    ['$0 backup --incremental --every 1m', 'a point every minute until SIGTERM (a sidecar instead of cron)'],
     ['$0 backup --dry-run', 'list what retention would delete, take no backup'],
     ['$0 backup list', 'the stored backups'],
     ['$0 backup verify all', 'restore drill of every stored backup'],
   ],
   async run(e, { progress, logger, signal }) {
+    if (e.every !== undefined && (!e.incremental || e.dryRun)) {
+      throw new InvalidInputError(
+        e.incremental
+          ? '--every repeats restore points; --dry-run takes none (drop one of the two flags)'
+          : '--every repeats restore points: add --incremental (full backups run from cron, daily)',
+      );
+    }
     if (e.incremental) {
       if (e.compressionLevel !== undefined) {
         throw new InvalidInputError(
@@ -148,6 +164,13 @@ export const backupJob = defineJob({
 });
 
 type PointRun = JobResult<RestorePointResult & { mode: 'incremental' }>;
+
+/** `--every`: 10s, 5m, 1h, or bare seconds (the schema checked the form), in ms. */
+export function everyMs(every: string): number {
+  const n = Number.parseInt(every, 10);
+  const unit = every.at(-1);
+  return n * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : 1000);
+}
 
 function summarizePoint(r: PointRun): string {
   const prune = r.prune

@@ -276,3 +276,74 @@ describe('backup verify and backup list over restore points', () => {
     }
   });
 });
+
+describe('backup --incremental --every (a sidecar)', () => {
+  const pointsTaken = () => {
+    const d = join(dir, 'restore-points', 'points');
+    return existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.json')).length : 0;
+  };
+  const lastSuccess = (metrics: string) => {
+    if (!existsSync(metrics)) return null;
+    const m = /^ora_backup_point_last_success_timestamp_seconds\{[^}]*\} (\S+)$/m.exec(readFileSync(metrics, 'utf8'));
+    return m ? Number(m[1]) : null;
+  };
+  const waitFor = async (what: string, ok: () => boolean, ms = 30_000) => {
+    const until = Date.now() + ms;
+    while (!ok()) {
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  it('takes a point every interval, each reported as a run of its own, until SIGTERM (exit 0)', async () => {
+    createOraDatabase(db, 100);
+    const metrics = t.path('points.prom');
+    const child = spawn(
+      process.execPath,
+      [join(root, 'dist/index.mjs'), '--incremental', '--every', '1s', '--db', db, '--backup-dir', dir],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ORA_METRICS_FILE: metrics } },
+    );
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    try {
+      await waitFor('the first point', () => lastSuccess(metrics) !== null);
+      const first = lastSuccess(metrics) as number;
+      change("INSERT INTO workflows (name, status, details) VALUES ('between', 'ok', 'x')");
+      // The metrics file is written after every point, not only when the sidecar stops.
+      await waitFor('a later point in the metrics', () => (lastSuccess(metrics) ?? 0) > first);
+      await waitFor('three points', () => pointsTaken() >= 3);
+      const gap = (lastSuccess(metrics) as number) - first;
+      expect(gap).toBeGreaterThanOrEqual(0.9);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    const reported = out.split('\n').filter((l) => l.startsWith('backup --incremental: ok — restore point'));
+    expect(reported.length).toBe(pointsTaken());
+    expect(err).toMatch(/SIGTERM received: stopping after the run under way/);
+    expect(err).toMatch(new RegExp(`stopped after ${pointsTaken()} run\\(s\\), 0 failed`));
+  });
+
+  it.each([
+    [['--incremental', '--every', '0'], /--every=\\"0\\": a whole number of seconds, or with s, m or h/],
+    [['--incremental', '--every', '1.5s'], /--every=\\"1\.5s\\": a whole number of seconds/],
+    [['--incremental', '--every', '10x'], /--every=\\"10x\\": a whole number of seconds/],
+    [['--incremental', '--every', ''], /--every/],
+    [['--every', '10s'], /--every repeats restore points: add --incremental/],
+    [['--incremental', '--every', '10s', '--dry-run'], /--dry-run takes none/],
+  ])('refuses %j with one line and exit 2, changing nothing', (flags, message) => {
+    createOraDatabase(db, 20);
+    const r = backup([...flags, '--db', db, '--backup-dir', dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(dir)).toBe(false);
+  });
+});

@@ -76,6 +76,13 @@ export interface JobDefinition<E extends z.ZodObject = z.ZodObject, O extends Jo
    * unreadable is still locked and handed to it, where every other job refuses it.
    */
   acceptsDamaged?: boolean;
+  /**
+   * The run repeats (a sidecar) when this returns a number: the milliseconds from one run's start
+   * to the next (a run that overran skips the starts it missed). Each run reports as a run of its
+   * own — summary or JSON, metrics, pings — and a failed run is followed by the next; SIGTERM or
+   * SIGINT ends it after the run under way (exit 0). Null: one run (the default).
+   */
+  repeatEveryMs?(event: z.output<E>): number | null;
   /** Event keys also accepted as positional arguments, in order. */
   positional?: readonly string[];
   /** Validates flags and `ORA_EVENT` alike; unknown keys are refused. */

@@ -54,10 +54,74 @@ function humanSummary(job: AnyJob, result: JobResult): string {
  * a toolkit error its own status, anything unexpected 1 with the stack shown under --verbose.
  */
 export async function runJob(request: RunRequest): Promise<number> {
+  if (request.io.stderrIsTTY) await loadPrettyLogs();
+  const first = await runOnce(request, null);
+  const { everyMs } = first;
+  if (everyMs === null || first.exitCode !== EXIT.ok || first.stopped) return first.exitCode;
+  return repeat(request, { ...first, everyMs });
+}
+
+/**
+ * A repeating job (JobDefinition.repeatEveryMs) after its first run: the next runs at their
+ * starts until SIGTERM or SIGINT, which end it after the run under way with exit 0. A run that
+ * fails is reported (its metrics say so) and the next one runs at its time.
+ */
+async function repeat(request: RunRequest, first: OnceResult & { everyMs: number }): Promise<number> {
+  const { everyMs, logger, startedMs } = first;
+  const stop = stopOnSignals(logger, request.io, 'stopping after the run under way');
+  let runs = 1;
+  let failed = 0;
+  try {
+    for (;;) {
+      const now = performance.now();
+      const next = startedMs + Math.floor((now - startedMs) / everyMs + 1) * everyMs;
+      await sleepUnlessStopped(next - now, stop.signal);
+      if (stop.signal.aborted) break;
+      const r = await runOnce(request, stop.signal);
+      runs++;
+      if (r.exitCode !== EXIT.ok) failed++;
+      if (stop.signal.aborted) break;
+    }
+  } finally {
+    stop.dispose();
+  }
+  logger.info({ runs, failed }, `stopped after ${runs} run(s), ${failed} failed`);
+  return EXIT.ok;
+}
+
+function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal.addEventListener('abort', done);
+  });
+}
+
+interface OnceResult {
+  exitCode: number;
+  /** The event's repeat interval (null: one run, or the run failed before its event was read). */
+  everyMs: number | null;
+  logger: Logger;
+  startedMs: number;
+  /** SIGTERM or SIGINT came during the run. */
+  stopped: boolean;
+}
+
+/**
+ * One run. `repeating`: the stop signal of a repeating job's loop (the loop listens for the
+ * signals; this run's job sees them through it); null: the first or only run listens itself.
+ */
+async function runOnce(request: RunRequest, repeating: AbortSignal | null): Promise<OnceResult> {
   const { job, io, options } = request;
   const startedAt = new Date();
   const started = performance.now();
-  if (io.stderrIsTTY) await loadPrettyLogs();
+  let everyMs: number | null = null;
+  let stopped = false;
   // On a terminal, log lines go above the progress bar: each one clears it and it is redrawn.
   let progress: ProgressRenderer | null = null;
   const logDestination = io.stderrIsTTY ? aboveProgress(io.stderr, () => progress) : io.stderr;
@@ -89,6 +153,7 @@ export async function runJob(request: RunRequest): Promise<number> {
     });
     database = typeof event.db === 'string' ? event.db : null;
     runName = job.runName?.(event) ?? job.name;
+    everyMs = job.repeatEveryMs?.(event) ?? null;
     if (runName !== job.name) logger = makeLogger(logLevel, runName);
     logger.debug({ event: redactEvent(event) }, 'starting');
     if (pingUrl) await ping(pingUrl, 'start', logger);
@@ -104,11 +169,12 @@ export async function runJob(request: RunRequest): Promise<number> {
     progress = bar;
     const lockOn = job.heavy ? (job.lockTarget ? job.lockTarget(event) : database) : null;
     const lock = lockOn ? takeJobLock(lockOn, runName, config.lockWaitMs, logger, job.acceptsDamaged === true) : null;
-    const stop = stopOnSignals(logger, io);
+    const stop = repeating ? { signal: repeating, dispose: () => {} } : stopOnSignals(logger, io);
     let outcome: JobOutcome;
     try {
       outcome = await job.run(event, { logger, progress: bar, signal: stop.signal });
     } finally {
+      stopped = stop.signal.aborted;
       stop.dispose();
       bar.finish();
       lock?.release();
@@ -175,7 +241,7 @@ export async function runJob(request: RunRequest): Promise<number> {
       exitCode === EXIT.ok ? summary : `exit ${exitCode}: ${summary}`,
     );
   }
-  return exitCode;
+  return { exitCode, everyMs, logger, startedMs: started, stopped };
 }
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -187,14 +253,18 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
  * signal exits at once (the operating system drops the job lock and SQLite rolls back whatever
  * transaction was open, as after a crash).
  */
-function stopOnSignals(logger: Logger, io: Io): { signal: AbortSignal; dispose(): void } {
+function stopOnSignals(
+  logger: Logger,
+  io: Io,
+  how = 'stopping at the next safe point',
+): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const listener = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
       logger.error({ signal, code: 'STOPPED', exitCode: EXIT.environment }, `second ${signal}: exiting now`);
       process.exit(EXIT.environment);
     }
-    logger.warn({ signal }, `${signal} received: stopping at the next safe point (again to exit at once)`);
+    logger.warn({ signal }, `${signal} received: ${how} (again to exit at once)`);
     controller.abort(
       new StoppedError(`stopped by ${signal} at a safe point: nothing partial was published; run the job again`),
     );
