@@ -45,6 +45,7 @@ export const backupEvent = z.object({
   every: z
     .string()
     .regex(/^[1-9][0-9]*(s|m|h)?$/, 'a whole number of seconds, or with s, m or h: 10s, 5m, 1h')
+    .refine((v) => everyMs(v) <= 86_400_000, 'at most 24h')
     .optional()
     .describe(
       'With --incremental: stay running and take a point every 10s, 5m, 1h … (a sidecar beside the application) until SIGTERM; each point reports as a run of its own',

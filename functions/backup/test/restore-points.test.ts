@@ -331,11 +331,42 @@ describe('backup --incremental --every (a sidecar)', () => {
     expect(err).toMatch(new RegExp(`stopped after ${pointsTaken()} run\\(s\\), 0 failed`));
   });
 
+  it('a SIGTERM during the first point ends it after that point, exit 0', async () => {
+    createOraDatabase(db, 2000);
+    const child = spawn(
+      process.execPath,
+      [join(root, 'dist/index.mjs'), '--incremental', '--every', '1s', '--db', db, '--backup-dir', dir, '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    // As soon as the first point's snapshot starts (its progress line), before it is published.
+    await new Promise<void>((ok) =>
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('snapshot started')) ok();
+      }),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(pointsTaken()).toBe(1);
+    // --json: one line a run.
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ job: 'backup-incremental', status: 'ok' });
+    expect(err).toMatch(/SIGTERM received: stopping after the run under way/);
+  });
+
   it.each([
     [['--incremental', '--every', '0'], /--every=\\"0\\": a whole number of seconds, or with s, m or h/],
     [['--incremental', '--every', '1.5s'], /--every=\\"1\.5s\\": a whole number of seconds/],
     [['--incremental', '--every', '10x'], /--every=\\"10x\\": a whole number of seconds/],
     [['--incremental', '--every', ''], /--every/],
+    [['--incremental', '--every', '25h'], /--every=\\"25h\\": at most 24h/],
     [['--every', '10s'], /--every repeats restore points: add --incremental/],
     [['--incremental', '--every', '10s', '--dry-run'], /--dry-run takes none/],
   ])('refuses %j with one line and exit 2, changing nothing', (flags, message) => {

@@ -79,8 +79,9 @@ export interface JobDefinition<E extends z.ZodObject = z.ZodObject, O extends Jo
   /**
    * The run repeats (a sidecar) when this returns a number: the milliseconds from one run's start
    * to the next (a run that overran skips the starts it missed). Each run reports as a run of its
-   * own — summary or JSON, metrics, pings — and a failed run is followed by the next; SIGTERM or
-   * SIGINT ends it after the run under way (exit 0). Null: one run (the default).
+   * own — summary or JSON (one line a run), metrics, pings — and a failed run is followed by the
+   * next; SIGTERM or SIGINT ends it after the run under way (exit 0; its job's signal never
+   * aborts). Null: one run (the default). Only a process that handles signals repeats.
    */
   repeatEveryMs?(event: z.output<E>): number | null;
   /** Event keys also accepted as positional arguments, in order. */

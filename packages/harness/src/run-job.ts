@@ -55,35 +55,53 @@ function humanSummary(job: AnyJob, result: JobResult): string {
  */
 export async function runJob(request: RunRequest): Promise<number> {
   if (request.io.stderrIsTTY) await loadPrettyLogs();
-  const first = await runOnce(request, null);
-  const { everyMs } = first;
-  if (everyMs === null || first.exitCode !== EXIT.ok || first.stopped) return first.exitCode;
-  return repeat(request, { ...first, everyMs });
+  const loop: RepeatState = { stop: null };
+  try {
+    const first = await runOnce(request, loop);
+    const { everyMs } = first;
+    if (everyMs === null || loop.stop === null || first.exitCode !== EXIT.ok || loop.stop.signal.aborted) {
+      return first.exitCode;
+    }
+    return await repeat(request, loop.stop.signal, { ...first, everyMs });
+  } finally {
+    loop.stop?.dispose();
+  }
 }
+
+/**
+ * A repeating job's signal listener, installed by its first run as soon as its event says it
+ * repeats, and kept until the last run ends: a signal at any instant ends the loop after the run
+ * under way (a second one exits at once).
+ */
+interface RepeatState {
+  stop: { signal: AbortSignal; dispose(): void } | null;
+}
+
+/** The signal the runs of a repeating job get: they finish; the loop stops between them. */
+const NEVER = new AbortController().signal;
 
 /**
  * A repeating job (JobDefinition.repeatEveryMs) after its first run: the next runs at their
  * starts until SIGTERM or SIGINT, which end it after the run under way with exit 0. A run that
  * fails is reported (its metrics say so) and the next one runs at its time.
  */
-async function repeat(request: RunRequest, first: OnceResult & { everyMs: number }): Promise<number> {
+async function repeat(
+  request: RunRequest,
+  stop: AbortSignal,
+  first: OnceResult & { everyMs: number },
+): Promise<number> {
   const { everyMs, logger, startedMs } = first;
-  const stop = stopOnSignals(logger, request.io, 'stopping after the run under way');
   let runs = 1;
   let failed = 0;
-  try {
-    for (;;) {
-      const now = performance.now();
-      const next = startedMs + Math.floor((now - startedMs) / everyMs + 1) * everyMs;
-      await sleepUnlessStopped(next - now, stop.signal);
-      if (stop.signal.aborted) break;
-      const r = await runOnce(request, stop.signal);
-      runs++;
-      if (r.exitCode !== EXIT.ok) failed++;
-      if (stop.signal.aborted) break;
-    }
-  } finally {
-    stop.dispose();
+  for (;;) {
+    const now = performance.now();
+    const next = startedMs + Math.floor((now - startedMs) / everyMs + 1) * everyMs;
+    await sleepUnlessStopped(next - now, stop);
+    if (stop.aborted) break;
+    const r = await runOnce(request, null);
+    runs++;
+    if (r.exitCode !== EXIT.ok) failed++;
+    if (stop.aborted) break;
   }
   logger.info({ runs, failed }, `stopped after ${runs} run(s), ${failed} failed`);
   return EXIT.ok;
@@ -108,20 +126,17 @@ interface OnceResult {
   everyMs: number | null;
   logger: Logger;
   startedMs: number;
-  /** SIGTERM or SIGINT came during the run. */
-  stopped: boolean;
 }
 
 /**
- * One run. `repeating`: the stop signal of a repeating job's loop (the loop listens for the
- * signals; this run's job sees them through it); null: the first or only run listens itself.
+ * One run. `first`: the first (or only) run, which installs a repeating job's listener in it;
+ * null: a later run of a repeating job (the listener is there; its job gets NEVER and finishes).
  */
-async function runOnce(request: RunRequest, repeating: AbortSignal | null): Promise<OnceResult> {
+async function runOnce(request: RunRequest, first: RepeatState | null): Promise<OnceResult> {
   const { job, io, options } = request;
   const startedAt = new Date();
   const started = performance.now();
   let everyMs: number | null = null;
-  let stopped = false;
   // On a terminal, log lines go above the progress bar: each one clears it and it is redrawn.
   let progress: ProgressRenderer | null = null;
   const logDestination = io.stderrIsTTY ? aboveProgress(io.stderr, () => progress) : io.stderr;
@@ -154,6 +169,9 @@ async function runOnce(request: RunRequest, repeating: AbortSignal | null): Prom
     database = typeof event.db === 'string' ? event.db : null;
     runName = job.runName?.(event) ?? job.name;
     everyMs = job.repeatEveryMs?.(event) ?? null;
+    // Repeats only where a signal can end it (an in-process CLI test runs it once).
+    if (everyMs !== null && io.handleSignals !== true) everyMs = null;
+    if (everyMs !== null && first) first.stop ??= stopOnSignals(logger, io, 'stopping after the run under way');
     if (runName !== job.name) logger = makeLogger(logLevel, runName);
     logger.debug({ event: redactEvent(event) }, 'starting');
     if (pingUrl) await ping(pingUrl, 'start', logger);
@@ -169,12 +187,11 @@ async function runOnce(request: RunRequest, repeating: AbortSignal | null): Prom
     progress = bar;
     const lockOn = job.heavy ? (job.lockTarget ? job.lockTarget(event) : database) : null;
     const lock = lockOn ? takeJobLock(lockOn, runName, config.lockWaitMs, logger, job.acceptsDamaged === true) : null;
-    const stop = repeating ? { signal: repeating, dispose: () => {} } : stopOnSignals(logger, io);
+    const stop = everyMs !== null ? { signal: NEVER, dispose: () => {} } : stopOnSignals(logger, io);
     let outcome: JobOutcome;
     try {
       outcome = await job.run(event, { logger, progress: bar, signal: stop.signal });
     } finally {
-      stopped = stop.signal.aborted;
       stop.dispose();
       bar.finish();
       lock?.release();
@@ -200,7 +217,8 @@ async function runOnce(request: RunRequest, repeating: AbortSignal | null): Prom
     );
   }
   if (options.json) {
-    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    // A repeating job writes one line per run (NDJSON): each run's result is a value of its own.
+    io.stdout.write(`${JSON.stringify(result, null, everyMs === null ? 2 : undefined)}\n`);
   } else if (!(result.status === 'failed' && 'error' in result)) {
     io.stdout.write(`${humanSummary(job, result)}\n`);
   }
@@ -241,7 +259,7 @@ async function runOnce(request: RunRequest, repeating: AbortSignal | null): Prom
       exitCode === EXIT.ok ? summary : `exit ${exitCode}: ${summary}`,
     );
   }
-  return { exitCode, everyMs, logger, startedMs: started, stopped };
+  return { exitCode, everyMs, logger, startedMs: started };
 }
 
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;

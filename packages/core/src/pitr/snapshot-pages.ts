@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { type OraDatabase, openDatabase, openRaw } from '../connection/connection.js';
 import { BackupInvalidError } from '../errors/errors.js';
@@ -105,33 +105,39 @@ export interface SnapshotSource {
    * now holds (all, unless a reader still needs older pages), or null when it did not run.
    */
   checkpoint(): { walFrames: number; copied: number } | null;
-  /** Whether `path` still names the file this source opened (not a file renamed into its place). */
-  stillAt(path: string): boolean;
   close(): void;
 }
 
 /**
- * Opens `dbPath` for a snapshot (read-only). Open it before anything else of the point: while a
- * connection of ours is open, the guide's client — a connection per transaction — no longer
- * checkpoints (and fsyncs) at every commit, since its connection is no longer the last to close.
+ * Opens `dbPath` for a snapshot (read-only). A point opens it as soon as it holds its locks and
+ * closes it last: while a connection of ours is open, the guide's client — a connection per
+ * transaction — no longer checkpoints (and fsyncs) at every commit, its close no longer being the
+ * last one.
  */
 export function openSnapshotSource(dbPath: string, options: { busyTimeoutMs?: number } = {}): SnapshotSource {
-  const db: OraDatabase = openDatabase(dbPath, {
-    readonly: true,
-    ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
-  });
   const fds: number[] = [];
   const open = (path: string) => {
     const fd = openSync(path, 'r');
     fds.push(fd);
     return fd;
   };
+  // The file's descriptor first: the connection then opens the same file or a newer one, never
+  // an older one than the descriptor reads (the caller holds the job lock: no swap is expected).
+  const dbFd = open(dbPath);
+  let db: OraDatabase;
+  try {
+    db = openDatabase(dbPath, {
+      readonly: true,
+      ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    });
+  } catch (error) {
+    closeSync(dbFd);
+    throw error;
+  }
   let wal = false;
-  let dbFd: number;
   let shmFd: number | undefined;
   try {
     wal = String(db.pragma('journal_mode')).toLowerCase() === 'wal';
-    dbFd = open(dbPath);
     if (wal) shmFd = open(`${dbPath}-shm`); // the connection's first read (in openDatabase) made it
   } catch (error) {
     db.close();
@@ -166,41 +172,15 @@ export function openSnapshotSource(dbPath: string, options: { busyTimeoutMs?: nu
         rw.close();
       }
     },
-    stillAt: (path) => {
-      try {
-        const [a, b] = [fstatSync(dbFd), statSync(path)];
-        return a.ino === b.ino && a.dev === b.dev;
-      } catch {
-        return false;
-      }
-    },
     close: () => {
       // POSIX locks: the connection first, then the descriptors (see the top of this file).
-      db.close();
-      for (const fd of fds.splice(0)) closeSync(fd);
+      try {
+        db.close();
+      } finally {
+        for (const fd of fds.splice(0)) closeSync(fd);
+      }
     },
   };
-}
-
-/**
- * A source opened before the point's locks, for a database in WAL mode (its header says so), or
- * null: in a rollback-journal mode, opening it could wait on a writer's lock, and the point takes
- * its locks first there. Never throws: a source that cannot be opened now is opened after the locks.
- */
-export function openSourceEarly(dbPath: string, options: { busyTimeoutMs?: number } = {}): SnapshotSource | null {
-  try {
-    const header = Buffer.alloc(20);
-    const fd = openSync(dbPath, 'r');
-    try {
-      if (readSync(fd, header, 0, 20, 0) !== 20 || header[18] !== 2 || header[19] !== 2) return null;
-    } finally {
-      closeSync(fd);
-    }
-    const source = openSnapshotSource(dbPath, { busyTimeoutMs: Math.min(options.busyTimeoutMs ?? 1000, 1000) });
-    return source;
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -233,6 +213,9 @@ function readSnapshot(
   onBatch: ((firstPgno: number, pages: Buffer, pageSize: number, pageCount: number) => void) | undefined,
 ): SnapshotInfo {
   const journalMode = String(db.pragma('journal_mode')).toLowerCase();
+  if ((journalMode === 'wal') !== (shmFd !== undefined)) {
+    throw new BackupInvalidError(`snapshot of ${dbPath}: its journal mode changed to ${journalMode} while it was open`);
+  }
   let shm: ShmState | null = null;
   let attempts = 0;
   try {
@@ -306,6 +289,12 @@ function readSnapshot(
     db.exec('COMMIT');
     return { pageSize, pageCount, userVersion, journalMode, mxFrame, walPages: frameOf.size, attempts };
   } finally {
-    if (db.inTransaction) db.exec('ROLLBACK');
+    if (db.inTransaction) {
+      try {
+        db.exec('ROLLBACK');
+      } catch {
+        // a read transaction that cannot be rolled back ends when the connection closes
+      }
+    }
   }
 }

@@ -52,7 +52,7 @@ import {
 } from './run-digests.js';
 import {
   BATCH_PAGES,
-  openSourceEarly,
+  openSnapshotSource,
   readSnapshotPages,
   type SnapshotInfo,
   type SnapshotSource,
@@ -261,7 +261,7 @@ export interface TakePointOptions {
   seal?: PackSeal | undefined;
   /** Phases `snapshot` (pages read and hashed, of the snapshot's page count) and `publish`. */
   progress?: ProgressSink | undefined;
-  /** The database opened already (takePoint opens it before the locks); else opened for the snapshot. */
+  /** The database opened already (takePoint opens it once it holds the locks); else opened for the snapshot. */
   source?: SnapshotSource;
 }
 
@@ -336,27 +336,24 @@ function loadParent(dir: string, manifest: PointManifest): ParentState {
  */
 export function takePoint(options: TakePointOptions): TakePointResult {
   const started = performance.now();
-  // Opened first and closed last: while it is open, a client with a connection per transaction
-  // (the guide's) commits without checkpointing at each close (snapshot-pages.ts).
-  let early = openSourceEarly(options.database, options);
+  const locks = lockForPoint(options.database, options.dir, options.lockWaitMs ?? 0);
+  if ('skipped' in locks) return { status: 'skipped', reason: locks.skipped };
   try {
-    const locks = lockForPoint(options.database, options.dir, options.lockWaitMs ?? 0);
-    if ('skipped' in locks) return { status: 'skipped', reason: locks.skipped };
+    // Opened as soon as the locks are held and closed last: while it is open, a client with a
+    // connection per transaction (the guide's) commits without checkpointing at each close.
+    const source = openSnapshotSource(options.database, {
+      ...(options.busyTimeoutMs !== undefined ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    });
     try {
-      // A job that held the lock before us (a restore) may have put another file in its place.
-      if (early && !early.stillAt(options.database)) {
-        early.close();
-        early = null;
-      }
-      const taken = takePointLocked(early ? { ...options, source: early } : options, started);
-      // What the WAL gained while the point ran is copied by us, before the next writer's close.
-      early?.checkpoint();
+      const taken = takePointLocked({ ...options, source }, started);
+      // What the WAL gained while the point ran is copied by us, not by the next writer's close.
+      source.checkpoint();
       return taken;
     } finally {
-      locks.release();
+      source.close();
     }
   } finally {
-    early?.close();
+    locks.release();
   }
 }
 
