@@ -108,8 +108,8 @@ export interface PitrBenchResult {
 export interface SidecarResult {
   points: number;
   pointMs: { min: number; median: number; max: number };
+  /** Split by its runs' windows (each --json result's `startedAt` + `durationMs`: no process start, no exit). */
   writer: { report: GuideWriterReport; duringPoints: LatencySplit; betweenPoints: LatencySplit; p99Ratio: number };
-  /** Its runs' --json results, each `startedAt` + `durationMs` a window the writer's commits are split by. */
   exitCode: number | null;
 }
 
@@ -272,19 +272,21 @@ async function benchSidecar(
   child.kill('SIGTERM');
   const exitCode = await exited;
   const report = await writer.stop();
+  // One JSON line a run (a repeating job's --json).
   const runs = out
-    .split(/\n(?=\{\n)/)
+    .split('\n')
     .filter((x) => x.trim())
     .map((x) => JSON.parse(x) as { status: string; startedAt: string; durationMs: number; point?: PointManifest });
+  const taken = runs.filter((r) => r.point !== undefined);
   const windows = runs.map(
     (r) => [Date.parse(r.startedAt), Date.parse(r.startedAt) + r.durationMs] as [number, number],
   );
   const split = splitLatencies(readLatencyLog(latencyLog), windows);
-  const ms = summarize(runs.map((r) => r.point?.durationMs ?? r.durationMs));
+  const ms = summarize(taken.map((r) => r.point?.durationMs ?? 0));
   rmSync(dir, { recursive: true, force: true });
   for (const f of [db, `${db}-wal`, `${db}-shm`]) rmSync(f, { force: true });
   return {
-    points: runs.filter((r) => r.status === 'ok').length,
+    points: taken.length,
     pointMs: { min: ms.min, median: ms.median, max: ms.max },
     writer: {
       report,
