@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   acquireJobLock,
   type Config,
@@ -107,17 +108,9 @@ async function repeat(
   return EXIT.ok;
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
 function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, Math.max(0, ms));
-    signal.addEventListener('abort', done);
-  });
+  return sleep(Math.max(0, ms), undefined, { signal }).catch(() => {});
 }
 
 interface OnceResult {
